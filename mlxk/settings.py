@@ -1,0 +1,33 @@
+"""Settings read from an environment mapping: the only place that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    hf_home: Path
+    hub_cache: Path
+    hf_endpoint: str | None = None
+    hf_token: str | None = None
+    offline: bool = False
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Resolve the cache as huggingface_hub does: HF_HUB_CACHE, else HF_HOME/hub."""
+        env = os.environ if environ is None else environ
+        home = Path(env.get("HOME") or Path.home())
+        xdg = Path(env.get("XDG_CACHE_HOME") or home / ".cache")
+        hf_home = Path(env.get("HF_HOME") or xdg / "huggingface").expanduser()
+        hub = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
+        return cls(
+            hf_home=hf_home,
+            hub_cache=Path(hub).expanduser() if hub else hf_home / "hub",
+            hf_endpoint=env.get("HF_ENDPOINT") or None,
+            hf_token=env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or None,
+            offline=(env.get("HF_HUB_OFFLINE", "") or "").lower() in {"1", "true", "yes"},
+        )
