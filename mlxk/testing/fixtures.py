@@ -1,0 +1,153 @@
+"""The standard fixture cache: healthy tiny models of every kind, plus broken repos.
+
+``build_cache(hub)`` lays them all into ``hub``; tests and ``mlxk demo`` share it.
+Every healthy model is real: ``mlx_lm.load`` loads it and greedy decoding prints the
+script in :mod:`mlxk.testing.models`.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+from mlxk.testing.hubcache import CachedRepo, lfs_pointer, write_repo
+from mlxk.testing.models import CATALOGUE, Quant, build_files, mxfp4_supported
+
+Q4 = Quant(bits=4, group_size=64)
+Q8 = Quant(bits=8, group_size=64)
+MXFP4 = Quant(bits=4, group_size=32, mode="mxfp4")
+
+
+def readme(
+    *, library: str | None, tags: list[str], base_model: str | None = None, body: str = ""
+) -> bytes:
+    lines = ["---"]
+    if library:
+        lines.append(f"library_name: {library}")
+    lines.append("license: apache-2.0")
+    if base_model:
+        lines.append(f"base_model: {base_model}")
+    if tags:
+        lines.append("tags:")
+        lines += [f"- {t}" for t in tags]
+    lines.append("pipeline_tag: text-generation")
+    lines += ["---", "", body or "A tiny scripted model built by mlxk for tests and demos.", ""]
+    return "\n".join(lines).encode()
+
+
+def mlx_model_files(
+    key: str, quant: Quant | None = None, shards: int = 1, *, tags=("mlx",)
+) -> dict[str, bytes]:
+    files = dict(build_files(key, quant, shards))
+    files["README.md"] = readme(library="mlx", tags=list(tags), body=CATALOGUE[key].description)
+    return files
+
+
+def _gguf_bytes(n_tensors: int = 0) -> bytes:
+    # GGUF magic, version 3, tensor count, metadata count: a valid (empty) header.
+    return b"GGUF" + struct.pack("<IQQ", 3, n_tensors, 0) + b"\0" * 4096
+
+
+def _gguf_repo() -> dict[str, bytes]:
+    return {
+        "README.md": readme(library="gguf", tags=["gguf", "llama"]),
+        "tiny-chat.Q4_K_M.gguf": _gguf_bytes(),
+        "tiny-chat.Q8_0.gguf": _gguf_bytes() + b"\0" * 4096,
+    }
+
+
+def _pytorch_repo() -> dict[str, bytes]:
+    files = dict(build_files("llama-chat"))
+    weights = files.pop("model.safetensors")
+    files["pytorch_model.bin"] = b"PK\x03\x04" + weights[:8192]
+    files["README.md"] = readme(library="transformers", tags=["pytorch", "llama"])
+    return files
+
+
+def _lfs_pointer_repo() -> dict[str, bytes]:
+    files = mlx_model_files("llama-chat", Q4)
+    files["model.safetensors"] = lfs_pointer(files["model.safetensors"])
+    return files
+
+
+def _missing_shard_repo() -> dict[str, bytes]:
+    files = mlx_model_files("llama-chat", shards=2)
+    del files["model-00002-of-00002.safetensors"]
+    return files
+
+
+def _truncated_repo() -> dict[str, bytes]:
+    files = mlx_model_files("llama-chat", Q4)
+    files["model.safetensors"] = files["model.safetensors"][: len(files["model.safetensors"]) // 2]
+    return files
+
+
+def _no_config_repo() -> dict[str, bytes]:
+    files = mlx_model_files("llama-chat", Q4)
+    del files["config.json"]
+    return files
+
+
+def _embedding_repo() -> dict[str, bytes]:
+    config = {"model_type": "bert", "architectures": ["BertModel"], "hidden_size": 32}
+    return {
+        "config.json": json.dumps(config).encode(),
+        "model.safetensors": build_files("llama-chat", Q4)["model.safetensors"],
+        "README.md": readme(library="mlx", tags=["mlx", "sentence-transformers"]),
+    }
+
+
+# name -> (files builder, files left ``.incomplete``)
+Builder = Callable[[], dict[str, bytes]]
+HEALTHY: dict[str, Builder] = {
+    "mlx-community/TinyLlama-Chat": lambda: mlx_model_files("llama-chat"),
+    "mlx-community/TinyLlama-Chat-4bit": lambda: mlx_model_files("llama-chat", Q4),
+    "mlx-community/TinyLlama-Chat-8bit": lambda: mlx_model_files("llama-chat", Q8),
+    "mlx-community/TinyLlama-Chat-sharded": lambda: mlx_model_files("llama-chat", shards=2),
+    "mlx-community/TinyLlama-Base": lambda: mlx_model_files("llama-base"),
+    "mlx-community/TinyQwen3-Think-4bit": lambda: mlx_model_files("qwen3-think", Q4),
+    "mlx-community/TinyQwen3-Think-Open": lambda: mlx_model_files("qwen3-think-open"),
+    "mlx-community/tiny-gpt-oss-harmony": lambda: mlx_model_files("harmony"),
+    # A private repo: MLX only by its README front matter (mlx-knife issue #31).
+    "acme/private-tiny-chat": lambda: mlx_model_files("llama-chat", Q4),
+}
+BROKEN: dict[str, Builder] = {
+    "mlx-community/Broken-LFS-Pointer": _lfs_pointer_repo,
+    "mlx-community/Broken-Missing-Shard": _missing_shard_repo,
+    "mlx-community/Broken-Truncated": _truncated_repo,
+    "mlx-community/Broken-No-Config": _no_config_repo,
+    "TheBloke/Tiny-Chat-GGUF": _gguf_repo,
+    "pytorch-org/Tiny-Chat-PyTorch": _pytorch_repo,
+    "sentence-transformers/tiny-embedder": _embedding_repo,
+}
+PARTIAL_REPO = "mlx-community/Broken-Partial-Download"
+
+
+def standard_repos() -> dict[str, Builder]:
+    repos = dict(HEALTHY)
+    if mxfp4_supported():
+        repos["mlx-community/TinyLlama-Chat-mxfp4"] = lambda: mlx_model_files("llama-chat", MXFP4)
+    repos.update(BROKEN)
+    return repos
+
+
+def write_partial(hub: Path) -> CachedRepo:
+    files = mlx_model_files("llama-chat", Q4)
+    weights = files.pop("model.safetensors")
+    return write_repo(hub, PARTIAL_REPO, files, incomplete={"model.safetensors": weights})
+
+
+def build_cache(hub: Path, names: list[str] | None = None) -> dict[str, CachedRepo]:
+    """Write the standard repos (or just ``names``) into ``hub``."""
+    hub.mkdir(parents=True, exist_ok=True)
+    repos = standard_repos()
+    written = {
+        name: write_repo(hub, name, builder())
+        for name, builder in repos.items()
+        if names is None or name in names
+    }
+    if names is None or PARTIAL_REPO in names:
+        written[PARTIAL_REPO] = write_partial(hub)
+    return written
