@@ -1,0 +1,1 @@
+"""The only package that imports mlx and mlx_lm (always lazily, inside functions)."""

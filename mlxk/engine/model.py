@@ -1,0 +1,131 @@
+"""Load a model directory with mlx-lm and free it again."""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# End-of-turn tokens some checkpoints forget to list as EOS; added when the vocabulary
+# has them as single special tokens.
+_TURN_END_TOKENS = ("<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|endoftext|>")
+
+
+@dataclass
+class LoadedModel:
+    path: Path
+    model: object
+    tokenizer: object  # mlx_lm TokenizerWrapper
+    config: dict
+    context_length: int | None
+    eos_token_ids: frozenset[int]
+    special_tokens: frozenset[str]
+    load_seconds: float
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "has_chat_template", False))
+
+
+def context_length_of(config: dict) -> int | None:
+    """The context window named by a config, checking text_config for multimodal ones."""
+    for source in (config, config.get("text_config") or {}):
+        for key in (
+            "max_position_embeddings",
+            "n_positions",
+            "context_length",
+            "max_sequence_length",
+            "seq_length",
+            "n_ctx",
+        ):
+            value = source.get(key)
+            if isinstance(value, int) and value > 0:
+                return value
+            if isinstance(value, str) and value.isdigit() and int(value) > 0:
+                return int(value)
+    return None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _as_ids(value) -> set[int]:
+    if isinstance(value, int):
+        return {value}
+    if isinstance(value, list):
+        return {v for v in value if isinstance(v, int)}
+    return set()
+
+
+def end_token_ids(path: Path, config: dict, tokenizer) -> frozenset[int]:
+    """Every id that ends generation: tokenizer, config, generation_config, turn ends."""
+    ids = set(tokenizer.eos_token_ids)
+    ids |= _as_ids(config.get("eos_token_id"))
+    ids |= _as_ids(_read_json(path / "generation_config.json").get("eos_token_id"))
+    vocab = tokenizer.get_vocab()
+    special = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    special |= _added_special_tokens(tokenizer)
+    for token in _TURN_END_TOKENS:
+        if token in vocab and token in special:
+            ids.add(vocab[token])
+    # <|end|> ends a turn for Phi-3, but only separates messages in harmony.
+    if "<|end|>" in vocab and "<|channel|>" not in vocab and "<|end|>" in special:
+        ids.add(vocab["<|end|>"])
+    return frozenset(ids)
+
+
+def _added_special_tokens(tokenizer) -> set[str]:
+    decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    return {t.content for t in decoder.values() if getattr(t, "special", False)}
+
+
+def load(path: Path) -> LoadedModel:
+    from mlx_lm import load as mlx_load
+
+    started = time.perf_counter()
+    model, tokenizer = mlx_load(str(path))
+    config = _read_json(path / "config.json")
+    eos = end_token_ids(path, config, tokenizer)
+    tokenizer.eos_token_ids = set(eos)
+    special = _added_special_tokens(tokenizer) | set(
+        getattr(tokenizer, "all_special_tokens", []) or []
+    )
+    return LoadedModel(
+        path=path,
+        model=model,
+        tokenizer=tokenizer,
+        config=config,
+        context_length=context_length_of(config),
+        eos_token_ids=eos,
+        special_tokens=frozenset(special),
+        load_seconds=time.perf_counter() - started,
+    )
+
+
+def unload(loaded: LoadedModel) -> None:
+    import mlx.core as mx
+
+    loaded.model = None
+    loaded.tokenizer = None
+    loaded.extras.clear()
+    gc.collect()
+    mx.clear_cache()
+
+
+@contextmanager
+def loaded_model(path: Path) -> Iterator[LoadedModel]:
+    loaded = load(path)
+    try:
+        yield loaded
+    finally:
+        unload(loaded)

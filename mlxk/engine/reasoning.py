@@ -1,0 +1,198 @@
+"""Split a model's output stream into reasoning and answer, by the markers it emits.
+
+Two conventions are recognised, each only when the tokenizer has the marker tokens as
+special tokens (so a model without them is never split, whatever its name):
+
+* ``<think> … </think>`` (Qwen3, DeepSeek-R1, QwQ). A template that opens ``<think>``
+  in the prompt starts the stream inside the reasoning.
+* gpt-oss harmony: ``<|channel|>NAME<|message|> … <|end|>``; ``analysis`` and
+  ``commentary`` are reasoning, ``final`` is the answer; ``<|start|>ROLE`` headers
+  are dropped.
+
+The splitter is incremental: feed it text pieces as they stream, it returns
+``(channel, text)`` pieces, holding back only what could still be the start of a
+marker. Feeding a whole text at once gives the same result, which keeps streamed and
+unstreamed output identical. Leading and trailing white space of each section is
+dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+REASONING = "reasoning"
+ANSWER = "answer"
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+H_START, H_CHANNEL, H_MESSAGE = "<|start|>", "<|channel|>", "<|message|>"
+H_ENDS = ("<|end|>", "<|return|>", "<|call|>")
+REASONING_CHANNELS = ("analysis", "commentary")
+
+
+@dataclass(frozen=True)
+class ReasoningStyle:
+    kind: str  # "think" | "harmony" | "none"
+    starts_in_reasoning: bool = False
+
+
+NO_REASONING = ReasoningStyle("none")
+
+
+def detect_style(special_tokens: set[str], prompt_text: str = "") -> ReasoningStyle:
+    """Pick the convention from the tokenizer's special tokens and the rendered prompt."""
+    if {H_CHANNEL, H_MESSAGE} <= special_tokens:
+        return ReasoningStyle("harmony")
+    if {THINK_OPEN, THINK_CLOSE} <= special_tokens:
+        tail = prompt_text.rstrip()
+        opened = tail.endswith(THINK_OPEN)
+        return ReasoningStyle("think", starts_in_reasoning=opened)
+    return NO_REASONING
+
+
+class ReasoningSplitter:
+    """Incremental splitter; ``feed`` pieces, then ``finish`` once."""
+
+    def __init__(self, style: ReasoningStyle, strip_tokens: tuple[str, ...] = ()):
+        self.style = style
+        self._buffer = ""
+        # Special tokens that must never reach the output (e.g. a stray <|im_start|>).
+        self._strip = tuple(t for t in strip_tokens if t)
+        if style.kind == "harmony":
+            self._state = "outside"
+        elif style.starts_in_reasoning:
+            self._state = REASONING
+        else:
+            self._state = ANSWER
+        self._section_started = False
+        self._pending_ws = ""
+        self._header = ""
+
+    # -- public -------------------------------------------------------------------
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        self._buffer += text
+        return self._drain(final=False)
+
+    def finish(self) -> list[tuple[str, str]]:
+        return self._drain(final=True)
+
+    # -- internals ----------------------------------------------------------------
+    def _markers(self) -> tuple[str, ...]:
+        if self.style.kind == "think":
+            return (THINK_OPEN, THINK_CLOSE, *self._strip)
+        if self.style.kind == "harmony":
+            return (H_START, H_CHANNEL, H_MESSAGE, *H_ENDS, *self._strip)
+        return self._strip
+
+    def _drain(self, final: bool) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        markers = self._markers()
+        while self._buffer:
+            index, marker = _first_marker(self._buffer, markers)
+            if marker is None:
+                keep = 0 if final else _partial_suffix(self._buffer, markers)
+                text, self._buffer = (
+                    self._buffer[: len(self._buffer) - keep],
+                    self._buffer[len(self._buffer) - keep :],
+                )
+                self._emit_text(text, out)
+                break
+            self._emit_text(self._buffer[:index], out)
+            self._buffer = self._buffer[index + len(marker) :]
+            self._on_marker(marker)
+        if final:
+            self._pending_ws = ""
+        return out
+
+    def _emit_text(self, text: str, out: list[tuple[str, str]]) -> None:
+        if not text:
+            return
+        if self._state == "header":
+            self._header += text
+            return
+        if self._state not in (REASONING, ANSWER):
+            return  # text outside any harmony message, e.g. the role after <|start|>
+        if not self._section_started:
+            text = text.lstrip()
+            if not text:
+                return
+            self._section_started = True
+        body = text.rstrip()
+        trailing = text[len(body) :]
+        if body:
+            piece = self._pending_ws + body
+            self._pending_ws = ""
+            if out and out[-1][0] == self._state:
+                out[-1] = (self._state, out[-1][1] + piece)
+            else:
+                out.append((self._state, piece))
+        self._pending_ws += trailing
+
+    def _switch(self, state: str) -> None:
+        self._state = state
+        self._section_started = False
+        self._pending_ws = ""
+
+    def _on_marker(self, marker: str) -> None:
+        own = self._markers()[: len(self._markers()) - len(self._strip)]
+        if marker not in own:
+            return  # a special token that is never shown
+        if self.style.kind == "think":
+            self._switch(REASONING if marker == THINK_OPEN else ANSWER)
+        elif marker == H_CHANNEL:
+            self._state, self._header = "header", ""
+        elif marker == H_MESSAGE:
+            channel = self._header.strip().split(" ")[0] if self._state == "header" else "final"
+            self._switch(REASONING if channel in REASONING_CHANNELS else ANSWER)
+        elif marker == H_START or marker in H_ENDS:
+            self._switch("outside")
+
+
+def _first_marker(text: str, markers: tuple[str, ...]) -> tuple[int, str | None]:
+    best, found = len(text), None
+    for marker in markers:
+        i = text.find(marker)
+        if i != -1 and (i < best or (i == best and found and len(marker) > len(found))):
+            best, found = i, marker
+    return best, found
+
+
+def _partial_suffix(text: str, markers: tuple[str, ...]) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of a marker."""
+    longest = 0
+    for marker in markers:
+        for n in range(min(len(marker) - 1, len(text)), longest, -1):
+            if marker.startswith(text[-n:]):
+                longest = n
+                break
+    return longest
+
+
+class StopStringFilter:
+    """Cut a text stream at the first occurrence of any stop string.
+
+    Text that might be the beginning of a stop string is held back until it is not,
+    so a stop string split across two pieces is still caught and never shown.
+    """
+
+    def __init__(self, stops: tuple[str, ...]):
+        self.stops = tuple(s for s in stops if s)
+        self._held = ""
+        self.stopped = False
+
+    def feed(self, text: str) -> str:
+        if self.stopped:
+            return ""
+        self._held += text
+        cut = min((i for i in (self._held.find(s) for s in self.stops) if i != -1), default=-1)
+        if cut != -1:
+            self.stopped = True
+            out, self._held = self._held[:cut], ""
+            return out
+        keep = _partial_suffix(self._held, self.stops)
+        out = self._held[: len(self._held) - keep]
+        self._held = self._held[len(self._held) - keep :]
+        return out
+
+    def finish(self) -> str:
+        out, self._held = ("" if self.stopped else self._held), ""
+        return out

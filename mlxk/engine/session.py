@@ -1,0 +1,64 @@
+"""A loaded model ready for prompts: what ``run``, chat and ``demo`` talk to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mlxk.engine.chat import chat_prompt, raw_prompt
+from mlxk.engine.generate import Completion, GenerationParams, fold, stream
+from mlxk.engine.limits import max_new_tokens
+from mlxk.engine.model import LoadedModel, load, unload
+from mlxk.engine.prompt_cache import PromptCache
+
+
+class Session:
+    def __init__(self, name: str, loaded: LoadedModel):
+        self.name = name
+        self.loaded = loaded
+
+    @property
+    def load_seconds(self) -> float:
+        return self.loaded.load_seconds
+
+    @staticmethod
+    def messages(prompt: str, *, system: str | None = None, history=()) -> list[dict]:
+        msgs = [{"role": "system", "content": system}] if system else []
+        return msgs + list(history) + [{"role": "user", "content": prompt}]
+
+    def prompt_for(self, messages: list[dict], use_chat_template: bool = True):
+        if use_chat_template:
+            return chat_prompt(self.loaded, messages)
+        return raw_prompt(self.loaded, "\n\n".join(m["content"] for m in messages))
+
+    def params(self, options, prompt_tokens: int) -> GenerationParams:
+        return GenerationParams(
+            max_tokens=max_new_tokens(
+                prompt_tokens, self.loaded.context_length, options.max_tokens
+            ),
+            temperature=options.temperature,
+            top_p=options.top_p,
+            repetition_penalty=options.repetition_penalty,
+            seed=options.seed,
+            stop=tuple(options.stop),
+        )
+
+    def new_prompt_cache(self) -> PromptCache:
+        return PromptCache(self.loaded.model)
+
+    def generate(
+        self, messages: list[dict], options, on_chunk=None, prompt_cache=None
+    ) -> Completion:
+        prompt = self.prompt_for(messages, options.use_chat_template)
+        params = self.params(options, len(prompt.token_ids))
+        return fold(stream(self.loaded, prompt, params, prompt_cache), on_chunk)
+
+
+@contextmanager
+def session_for(name: str, snapshot: Path) -> Iterator[Session]:
+    loaded = load(snapshot)
+    try:
+        yield Session(name, loaded)
+    finally:
+        unload(loaded)
