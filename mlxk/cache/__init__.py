@@ -1,0 +1,1 @@
+"""The HF cache: scanning, naming, detection, health, removal and download."""

@@ -1,0 +1,243 @@
+"""Is a snapshot complete (integrity) and can the installed mlx-lm run it (runtime)?
+
+Each verdict carries a reason a user can act on. Nothing here imports mlx or mlx-lm:
+the runtime check reads mlx-lm's model registry from its installed files.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from mlxk.cache.detect import read_json, safetensors_header
+
+LFS_HEADER = b"version https://git-lfs.github.com/spec/v1"
+SHARD = re.compile(r"^model-(\d{5})-of-(\d{5})\.safetensors$")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
+# Quantization modes and the first mlx release that runs them.
+MODE_REQUIRES_MLX = {"mxfp4": "0.29.0", "nvfp4": "0.30.0", "mxfp8": "0.30.0"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str
+
+
+HEALTHY = Verdict(True, "Model is healthy")
+
+
+def _is_lfs_pointer(path: Path) -> bool:
+    try:
+        if path.stat().st_size > 1024:
+            return False
+        with path.open("rb") as fh:
+            return fh.read(len(LFS_HEADER)) == LFS_HEADER
+    except OSError:
+        return False
+
+
+def _check_safetensors(path: Path) -> str | None:
+    header = safetensors_header(path)
+    if header is None:
+        return f"{path.name} has no readable safetensors header"
+    size = path.stat().st_size
+    header_len = int.from_bytes(path.open("rb").read(8), "little")
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__" or not isinstance(info, dict):
+            continue
+        offsets = info.get("data_offsets") or [0, 0]
+        end = max(end, int(offsets[1]))
+    expected = 8 + header_len + end
+    if size < expected:
+        return f"{path.name} is truncated ({size} of {expected} bytes)"
+    return None
+
+
+def _check_weight(path: Path) -> str | None:
+    if path.is_symlink() and not path.exists():
+        return f"{path.name} is missing (its blob is gone)"
+    if not path.exists():
+        return f"{path.name} is missing"
+    if _is_lfs_pointer(path):
+        return f"{path.name} is a Git LFS pointer, not the weights (download it again)"
+    if path.stat().st_size == 0:
+        return f"{path.name} is empty"
+    if path.name.endswith(".safetensors"):
+        return _check_safetensors(path)
+    if path.name.endswith(".gguf"):
+        with path.open("rb") as fh:
+            if fh.read(4) != b"GGUF":
+                return f"{path.name} is not a GGUF file"
+    return None
+
+
+def check_integrity(repo_path: Path, snapshot: Path | None) -> Verdict:
+    if snapshot is None or not snapshot.is_dir():
+        return Verdict(False, "no snapshot in the cache (download incomplete or removed)")
+    incomplete = sorted((repo_path / "blobs").glob("*.incomplete"))
+    if incomplete:
+        return Verdict(
+            False,
+            f"partial download: {len(incomplete)} file(s) incomplete "
+            "(run 'mlxk pull' again, or 'mlxk rm')",
+        )
+    broken = [p for p in snapshot.rglob("*") if p.is_symlink() and not p.exists()]
+    if broken:
+        return Verdict(False, f"{broken[0].name} is missing (its blob is gone)")
+    config_path = snapshot / "config.json"
+    has_gguf = any(snapshot.glob("*.gguf"))
+    if not config_path.exists() and not has_gguf:
+        return Verdict(False, "config.json is missing")
+    if config_path.exists():
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return Verdict(False, "config.json is not valid JSON")
+        if not isinstance(config, dict) or not config:
+            return Verdict(False, "config.json is empty or not an object")
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index_path = snapshot / index_name
+        if index_path.exists():
+            return _check_index(snapshot, index_path)
+    weights = sorted(p for p in snapshot.iterdir() if p.name.endswith(WEIGHT_SUFFIXES))
+    if not weights:
+        return Verdict(False, "no weight files (.safetensors, .bin or .gguf)")
+    shards = [m for m in (SHARD.match(p.name) for p in weights) if m]
+    if shards:
+        return Verdict(False, "sharded weights without model.safetensors.index.json")
+    for path in weights:
+        problem = _check_weight(path)
+        if problem:
+            return Verdict(False, problem)
+    return HEALTHY
+
+
+def _check_index(snapshot: Path, index_path: Path) -> Verdict:
+    index = read_json(index_path)
+    weight_map = (index or {}).get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+        return Verdict(False, f"{index_path.name} has no weight_map")
+    files = sorted(set(map(str, weight_map.values())))
+    missing = [f for f in files if not (snapshot / f).exists()]
+    if missing:
+        return Verdict(
+            False,
+            f"missing weight shard(s): {', '.join(missing)} "
+            f"({len(files) - len(missing)} of {len(files)} present)",
+        )
+    for name in files:
+        problem = _check_weight(snapshot / name)
+        if problem:
+            return Verdict(False, problem)
+    return Verdict(True, "Multi-file model complete")
+
+
+# -- runtime --------------------------------------------------------------------------
+
+
+def installed_version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+@lru_cache(maxsize=1)
+def mlx_lm_architectures() -> tuple[frozenset[str], dict[str, str]] | None:
+    """Model types mlx-lm ships (its ``models/`` modules) and its remapping table."""
+    spec = importlib.util.find_spec("mlx_lm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    types = frozenset(p.stem for p in (root / "models").glob("*.py") if not p.stem.startswith("_"))
+    remap: dict[str, str] = {}
+    try:
+        tree = ast.parse((root / "utils.py").read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                getattr(t, "id", None) == "MODEL_REMAPPING" for t in node.targets
+            ):
+                remap = ast.literal_eval(node.value)
+    except (OSError, SyntaxError, ValueError):
+        pass
+    return types, remap
+
+
+def check_runtime(framework: str, config: dict | None, snapshot: Path, model_type: str) -> Verdict:
+    if framework != "MLX":
+        return Verdict(
+            False, f"{framework} weights cannot run with mlx-lm (needs an MLX conversion)"
+        )
+    if model_type == "embedding":
+        return Verdict(False, "embedding model: mlx-lm generates text only")
+    config = config or {}
+    arch = config.get("model_type")
+    if not arch:
+        return Verdict(False, "config.json has no model_type")
+    registry = mlx_lm_architectures()
+    if registry is None:
+        return Verdict(False, "mlx-lm is not installed")
+    types, remap = registry
+    if remap.get(arch, arch) not in types:
+        version = installed_version("mlx-lm") or "?"
+        return Verdict(
+            False, f"model_type '{arch}' is not supported by mlx-lm {version} (upgrade mlx-lm)"
+        )
+    if not any(snapshot.glob("model*.safetensors")):
+        return Verdict(False, "no model*.safetensors: legacy weight names mlx-lm cannot load")
+    quant = config.get("quantization") or {}
+    mode = quant.get("mode") if isinstance(quant, dict) else None
+    needed = MODE_REQUIRES_MLX.get(str(mode))
+    if needed:
+        have = installed_version("mlx")
+        if have is None or _version_tuple(have) < _version_tuple(needed):
+            return Verdict(
+                False, f"{mode} quantization needs mlx >= {needed} (installed: {have or 'none'})"
+            )
+    return Verdict(True, "")
+
+
+# -- deep -----------------------------------------------------------------------------
+
+
+def verify_blobs(snapshot: Path) -> Verdict:
+    """Hash every file against its blob name (sha256 for LFS, git sha1 otherwise)."""
+    for path in sorted(snapshot.rglob("*")):
+        if not path.is_file():
+            continue
+        blob = path.resolve().name
+        if re.fullmatch(r"[0-9a-f]{64}", blob):
+            digest = _sha256(path)
+        elif re.fullmatch(r"[0-9a-f]{40}", blob):
+            digest = _git_sha1(path)
+        else:
+            continue
+        if digest != blob:
+            return Verdict(False, f"{path.name} does not match its hash (corrupted on disk)")
+    return Verdict(True, "all files match their hashes")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _git_sha1(path: Path) -> str:
+    data = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()

@@ -1,0 +1,120 @@
+"""One model's facts, as ``list``, ``show``, ``health`` and the server report them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mlxk.cache import detect, health
+from mlxk.cache.naming import resolve
+from mlxk.cache.scan import CachedRepo, Snapshot
+from mlxk.errors import ModelNotRunnable, ModelUnhealthy
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    hash: str | None
+    size_bytes: int
+    last_modified: datetime
+    framework: str
+    model_type: str
+    capabilities: tuple[str, ...]
+    integrity: health.Verdict
+    runtime: health.Verdict
+    context_length: int | None
+    quantization: detect.Quantization | None
+    revisions: int
+    snapshot_path: Path | None
+
+    @property
+    def healthy(self) -> bool:
+        return self.integrity.ok
+
+    @property
+    def runnable(self) -> bool:
+        return self.integrity.ok and self.runtime.ok
+
+    @property
+    def reason(self) -> str | None:
+        """None when healthy and runnable, else the first problem (integrity first)."""
+        if not self.integrity.ok:
+            return self.integrity.reason
+        return None if self.runtime.ok else self.runtime.reason
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "hash": self.hash,
+            "size_bytes": self.size_bytes,
+            "last_modified": self.last_modified.astimezone(timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "framework": self.framework,
+            "model_type": self.model_type,
+            "capabilities": list(self.capabilities),
+            "health": "healthy" if self.healthy else "unhealthy",
+            "runtime_compatible": self.runnable,
+            "reason": self.reason,
+            "cached": True,
+            "context_length": self.context_length,
+            "quantization": self.quantization.to_dict() if self.quantization else None,
+            "revisions": max(1, self.revisions),
+        }
+
+
+def snapshot_size(snapshot: Path | None) -> int:
+    if snapshot is None:
+        return 0
+    total = 0
+    for path in snapshot.rglob("*"):
+        try:
+            if path.is_file():
+                total += path.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
+    snapshot = snapshot or repo.current
+    path = snapshot.path if snapshot else None
+    files = detect.files_of(path) if path else []
+    config = detect.read_json(path / "config.json") if path else None
+    fm = detect.front_matter(path) if path else {}
+    framework = detect.detect_framework(repo.name, path, files, fm, config) if path else "Unknown"
+    model_type = detect.detect_model_type(config, fm, path) if path else "unknown"
+    integrity = health.check_integrity(repo.path, path)
+    runtime = (
+        health.check_runtime(framework, config, path, model_type)
+        if integrity.ok
+        else health.Verdict(False, integrity.reason)
+    )
+    modified = snapshot.modified if snapshot else datetime.fromtimestamp(0, tz=timezone.utc)
+    return ModelInfo(
+        name=repo.name,
+        hash=snapshot.hash if snapshot else None,
+        size_bytes=snapshot_size(path),
+        last_modified=modified,
+        framework=framework,
+        model_type=model_type,
+        capabilities=tuple(detect.capabilities_for(model_type, path)) if path else (),
+        integrity=integrity,
+        runtime=runtime,
+        context_length=detect.context_length_of(config),
+        quantization=detect.quantization_of(config, files),
+        revisions=len(repo.snapshots),
+        snapshot_path=path,
+    )
+
+
+def resolve_runnable(hub: Path, text: str) -> ModelInfo:
+    """Resolve a name to a model that mlx-lm can load, or say why it cannot."""
+    resolved = resolve(hub, text)
+    info = describe(resolved.repo, resolved.snapshot)
+    if not info.integrity.ok:
+        raise ModelUnhealthy(f"{info.name} is not healthy: {info.integrity.reason}")
+    if not info.runtime.ok:
+        raise ModelNotRunnable(f"{info.name} cannot run: {info.runtime.reason}")
+    return info

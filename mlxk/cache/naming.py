@@ -1,0 +1,115 @@
+"""Turn what a user types into one cached repo (and revision).
+
+Accepted: ``org/name``; a short name that exists as ``mlx-community/<name>``; a unique
+case-insensitive substring of ``org/name``; any of these with ``@<hash prefix>``.
+Ambiguity lists the candidates; an unknown name gets close suggestions. Names that try
+to step outside the cache are refused before anything touches the disk.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlxk.cache.scan import REPO_PREFIX, CachedRepo, Snapshot, read_repo, repo_dir_name, scan
+from mlxk.errors import AmbiguousMatch, HashNotFound, InvalidModelName, ModelNotFound
+
+DEFAULT_ORG = "mlx-community"
+MAX_NAME_LENGTH = 96
+_ALLOWED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    revision: str | None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    repo: CachedRepo
+    snapshot: Snapshot | None
+    pinned: bool
+    fuzzy: bool
+
+    @property
+    def name(self) -> str:
+        return self.repo.name
+
+
+def parse_spec(text: str) -> ModelSpec:
+    """Split ``name@rev`` and refuse names that are not repo ids."""
+    raw = (text or "").strip()
+    name, _, revision = raw.partition("@")
+    if not name:
+        raise InvalidModelName("model name is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidModelName(f"model name is longer than {MAX_NAME_LENGTH} characters")
+    parts = name.split("/")
+    if (
+        name.startswith(("/", "~", "."))
+        or name.lower().startswith(REPO_PREFIX)
+        or "\\" in name
+        or "--" in name
+        or any(p in ("", ".", "..") for p in parts)
+        or len(parts) > 2
+        or not _ALLOWED.match(name)
+    ):
+        raise InvalidModelName(f"'{name}' is not a model name (expected org/name)")
+    if revision and not re.fullmatch(r"[0-9A-Za-z._-]{1,64}", revision):
+        raise InvalidModelName(f"'{revision}' is not a revision")
+    return ModelSpec(name, revision or None)
+
+
+def resolve(hub: Path, text: str) -> Resolved:
+    spec = parse_spec(text)
+    repo, fuzzy = _find_repo(hub, spec.name)
+    if spec.revision is None:
+        return Resolved(repo, repo.current, pinned=False, fuzzy=fuzzy)
+    matches = repo.find(spec.revision)
+    if not matches and spec.revision in repo.refs:
+        matches = repo.find(repo.refs[spec.revision])
+    if len(matches) != 1:
+        available = [s.commit[:8] for s in repo.snapshots]
+        if matches:
+            raise AmbiguousMatch(
+                f"revision '{spec.revision}' matches {len(matches)} snapshots of {repo.name}",
+                matches=[f"{repo.name}@{s.commit[:12]}" for s in matches],
+            )
+        raise HashNotFound(
+            f"no snapshot of {repo.name} starts with '{spec.revision}'",
+            available_hashes=available,
+        )
+    return Resolved(repo, matches[0], pinned=True, fuzzy=fuzzy)
+
+
+def _find_repo(hub: Path, name: str) -> tuple[CachedRepo, bool]:
+    candidates = [name] if "/" in name else [f"{DEFAULT_ORG}/{name}", name]
+    for candidate in candidates:
+        path = hub / repo_dir_name(candidate)
+        if path.is_dir():
+            return read_repo(path), "/" not in name and candidate != name
+    repos = scan(hub)
+    exact = [r for r in repos if r.name.lower() == name.lower()]
+    if len(exact) == 1:
+        return exact[0], True
+    needle = name.lower()
+    matches = [r for r in repos if needle in r.name.lower()]
+    if len(matches) == 1:
+        return matches[0], True
+    if matches:
+        names = [r.name for r in matches]
+        raise AmbiguousMatch(
+            f"'{name}' matches {len(names)} models: {', '.join(names)}", matches=names
+        )
+    suggestions = difflib.get_close_matches(
+        needle, [r.name.lower() for r in repos], n=3, cutoff=0.5
+    )
+    by_lower = {r.name.lower(): r.name for r in repos}
+    hint = f"; did you mean {', '.join(by_lower[s] for s in suggestions)}?" if suggestions else ""
+    raise ModelNotFound(
+        f"no cached model matches '{name}'{hint}",
+        suggestions=[by_lower[s] for s in suggestions] or None,
+    )
