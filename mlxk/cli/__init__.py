@@ -1,0 +1,1 @@
+"""The command-line edge: parse, run one operation, hand its result to the sink."""

@@ -1,0 +1,69 @@
+"""Interactive chat: ``mlxk run MODEL`` with no prompt, or ``-i``.
+
+History is kept across turns and rendered with the chat template; the KV cache is
+reused, so each turn only processes what it added. ``/exit``, ``exit``, ``quit`` or
+Ctrl-D end the chat; ``/clear`` forgets it; Ctrl-C stops the answer being written and
+returns to the prompt, and Ctrl-C at the prompt ends the chat.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mlxk.cli.commands.run import _StreamPrinter, options_from_args, verbose_line
+
+EXIT_WORDS = {"/exit", "exit", "quit", "/quit", "/bye"}
+
+
+def _read_line(sink, prompt: str) -> str | None:
+    sink.stream(prompt)
+    line = sys.stdin.readline()
+    if line == "":
+        return None  # end of input (Ctrl-D)
+    return line.rstrip("\n")
+
+
+def chat_loop(settings, sink, args) -> int:
+    from mlxk.cache.info import resolve_runnable
+    from mlxk.engine.session import session_for
+
+    info = resolve_runnable(settings.hub_cache, args.model)
+    options = options_from_args(args, prompt="")
+    with session_for(info.name, info.snapshot_path) as session:
+        cache = session.new_prompt_cache()
+        system = [{"role": "system", "content": args.system}] if args.system else []
+        history: list[dict] = []
+        sink.stream(f"Chatting with {info.name}. /clear forgets the chat, /exit ends it.\n\n")
+        while True:
+            try:
+                line = _read_line(sink, "You: ")
+            except KeyboardInterrupt:
+                sink.stream("\n")
+                break
+            if line is None:
+                sink.stream("\n")
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if text.lower() in EXIT_WORDS:
+                break
+            if text == "/clear":
+                history.clear()
+                cache.reset()
+                sink.stream("(conversation cleared)\n\n")
+                continue
+            turn = [*history, {"role": "user", "content": text}]
+            sink.stream("Assistant: ")
+            printer = _StreamPrinter(sink, options.hide_reasoning)
+            try:
+                completion = session.generate(system + turn, options, printer.write, cache)
+            except KeyboardInterrupt:
+                sink.stream("\n[stopped]\n\n")
+                continue
+            sink.stream("\n\n")
+            if options.verbose:
+                sink.note(verbose_line(session.load_seconds, completion))
+            history = [*turn, {"role": "assistant", "content": completion.text}]
+    sink.stream("Goodbye.\n")
+    return 0

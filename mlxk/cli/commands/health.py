@@ -1,0 +1,42 @@
+"""``mlxk health [MODEL]``: exit 1 when any checked model is unhealthy."""
+
+from __future__ import annotations
+
+from mlxk.cache.health import verify_blobs
+from mlxk.cache.info import describe
+from mlxk.cache.naming import resolve
+from mlxk.cache.scan import scan
+from mlxk.cli.render import render_health
+
+
+def execute(args, settings, sink) -> int:
+    if args.model:
+        resolved = resolve(settings.hub_cache, args.model)
+        targets = [(resolved.repo, resolved.snapshot)]
+    else:
+        targets = [(repo, None) for repo in scan(settings.hub_cache)]
+    healthy, unhealthy = [], []
+    for repo, snapshot in targets:
+        info = describe(repo, snapshot)
+        verdict = info.integrity
+        if verdict.ok and args.deep and info.snapshot_path:
+            verdict = verify_blobs(info.snapshot_path)
+        entry = {
+            "name": info.name,
+            "status": "healthy" if verdict.ok else "unhealthy",
+            "reason": verdict.reason,
+            "hash": info.hash,
+            "runtime_compatible": info.runnable and verdict.ok,
+        }
+        (healthy if verdict.ok else unhealthy).append(entry)
+    data = {
+        "healthy": healthy,
+        "unhealthy": unhealthy,
+        "summary": {
+            "total": len(targets),
+            "healthy_count": len(healthy),
+            "unhealthy_count": len(unhealthy),
+        },
+    }
+    sink.result("health", data, render_health)
+    return 1 if unhealthy else 0

@@ -1,0 +1,23 @@
+"""``mlxk pull ORG/NAME[@revision]``."""
+
+from __future__ import annotations
+
+from mlxk.cache.pull import pull
+
+
+def execute(args, settings, sink) -> int:
+    result = pull(settings, args.model)
+    message = (
+        f"{result.name} is already in the cache"
+        if result.status == "already_exists"
+        else f"downloaded {result.name}"
+    )
+    data = {
+        "model": result.name,
+        "download_status": result.status,
+        "message": message,
+        "expanded_name": result.name if result.expanded else None,
+        "commit_hash": result.commit,
+    }
+    sink.result("pull", data, lambda d: f"pull: {d['model']} — {d['message']}")
+    return 0

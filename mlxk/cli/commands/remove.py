@@ -1,0 +1,69 @@
+"""``mlxk rm MODEL[@hash] [--force] [--dry-run]``."""
+
+from __future__ import annotations
+
+import sys
+
+from mlxk.cache.naming import resolve
+from mlxk.cache.remove import execute_removal, plan_removal
+from mlxk.cli.render import human_size
+from mlxk.errors import ConfirmationRequired
+
+
+def _describe(plan) -> str:
+    what = plan.name if plan.whole_repo else f"{plan.name}@{plan.commit[:8]}"
+    return f"{what} ({human_size(plan.freed_bytes)})"
+
+
+def execute(args, settings, sink) -> int:
+    hub = settings.hub_cache
+    resolved = resolve(hub, args.model)
+    plan = plan_removal(hub, resolved)
+    data = {
+        "model": plan.name,
+        "action": "planned",
+        "message": f"would remove {_describe(plan)}",
+        "requires_confirmation": False,
+        "matches": [],
+        "lock_files_cleaned": 0,
+        "commit_hash": plan.commit,
+        "freed_bytes": plan.freed_bytes,
+        "deleted_paths": plan.relative(plan.paths),
+        "dry_run": bool(args.dry_run),
+    }
+    if args.dry_run:
+        sink.result("rm", data, lambda d: f"rm: {d['message']} (dry run)")
+        return 0
+    if not args.force:
+        if not _confirm(sink, plan, resolved.fuzzy, args.model):
+            if sys.stdin.isatty() and not sink.json_mode:
+                data.update(action="cancelled", message="nothing removed")
+                sink.result("rm", data, lambda d: "rm: cancelled, nothing removed")
+                return 1
+            data.update(action="requires_confirmation", requires_confirmation=True)
+            sink.error(
+                "rm",
+                ConfirmationRequired(
+                    f"would remove {_describe(plan)}; pass --force to remove without asking"
+                ),
+                data,
+            )
+            return 1
+    cleaned = execute_removal(plan, force=args.force)
+    data.update(
+        action="deleted" if plan.whole_repo else "delete_hash",
+        message=f"removed {_describe(plan)}",
+        lock_files_cleaned=cleaned,
+    )
+    sink.result("rm", data, lambda d: f"rm: {d['message']}")
+    return 0
+
+
+def _confirm(sink, plan, fuzzy: bool, typed: str) -> bool:
+    if sink.json_mode or not sys.stdin.isatty():
+        return False
+    matched = f" (matched from '{typed}')" if fuzzy else ""
+    sink.err.write(f"Remove {_describe(plan)}{matched}? [y/N] ")
+    sink.err.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")

@@ -1,0 +1,29 @@
+"""``mlxk version``."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from mlxk import __version__
+from mlxk.cli.parser import version_text
+from mlxk.contract import JSON_API_SPEC_VERSION
+
+
+def _installed(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def execute(args, settings, sink) -> int:
+    data = {
+        "cli_version": __version__,
+        "json_api_spec_version": JSON_API_SPEC_VERSION,
+        "mlx_version": _installed("mlx"),
+        "mlx_lm_version": _installed("mlx-lm"),
+        "python_version": platform.python_version(),
+    }
+    sink.result("version", data, lambda d: version_text())
+    return 0

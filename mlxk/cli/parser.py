@@ -1,0 +1,139 @@
+"""The argument parser. Only this and :mod:`mlxk.cli.main` load for every command."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlxk import __version__
+from mlxk.errors import UsageError
+
+COMMANDS = {
+    "version": "version",
+    "list": "listing",
+    "show": "show",
+    "health": "health",
+    "rm": "remove",
+    "pull": "pull",
+    "run": "run",
+    "demo": "demo",
+    "serve": "serve",
+    "server": "serve",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """Raises instead of printing usage and exiting, so errors go through the sink."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise UsageError(
+            f"{message} (see 'mlxk {self.prog.split()[-1]} --help')"
+            if " " in self.prog
+            else f"{message} (see 'mlxk --help')"
+        )
+
+
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON envelope on stdout")
+
+
+def _sampling_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-tokens", type=int, help="most tokens to generate (default: what fits)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--repetition-penalty", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="mlxk",
+        description="Manage and run MLX language models in the Hugging Face cache.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version")
+    _json_flag(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser("version", help="show versions of mlxk, mlx and mlx-lm")
+    _json_flag(p)
+
+    p = sub.add_parser("list", help="list cached models")
+    p.add_argument("pattern", nargs="?", help="only models whose name contains this")
+    p.add_argument("--all", action="store_true", help="include non-MLX and non-chat models")
+    p.add_argument("--framework", choices=["mlx", "gguf", "pytorch", "unknown"], type=str.lower)
+    p.add_argument("--health", action="store_true", help="add health columns")
+    p.add_argument("--verbose", "-v", action="store_true", help="full names and all MLX models")
+    _json_flag(p)
+
+    p = sub.add_parser("show", help="details of one model")
+    p.add_argument("model")
+    p.add_argument("--files", action="store_true", help="list the snapshot's files")
+    p.add_argument("--config", action="store_true", help="print config.json")
+    _json_flag(p)
+
+    p = sub.add_parser("health", help="check models are complete and runnable")
+    p.add_argument("model", nargs="?")
+    p.add_argument("--deep", action="store_true", help="also verify sizes and hashes")
+    _json_flag(p)
+
+    p = sub.add_parser("rm", help="remove a model (or one revision) from the cache")
+    p.add_argument("model")
+    p.add_argument(
+        "-f", "--force", "-y", "--yes", action="store_true", dest="force", help="do not ask"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would be removed")
+    _json_flag(p)
+
+    p = sub.add_parser("pull", help="download a model into the cache")
+    p.add_argument("model")
+    _json_flag(p)
+
+    p = sub.add_parser("run", help="generate text with a model (chat when no prompt)")
+    p.add_argument("model")
+    p.add_argument("prompt", nargs="?", help="the prompt; '-' reads stdin; none starts a chat")
+    p.add_argument("-i", "--interactive", action="store_true", help="chat")
+    p.add_argument("--system", help="system prompt")
+    p.add_argument("--no-chat-template", action="store_true", help="send the prompt raw")
+    p.add_argument("--hide-reasoning", action="store_true", help="show only the answer")
+    p.add_argument("--no-stream", action="store_true", help="print the answer when done")
+    p.add_argument("--verbose", action="store_true", help="print timings to stderr")
+    _sampling_flags(p)
+    _json_flag(p)
+
+    for name in ("serve", "server"):
+        p = sub.add_parser(
+            name, help="OpenAI-compatible server" if name == "serve" else "alias of serve"
+        )
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--model", help="load this model at start")
+        p.add_argument("--max-tokens", type=int, help="default max_tokens for requests")
+        p.add_argument("--api-key", help="require Authorization: Bearer KEY on /v1")
+        p.add_argument(
+            "--cors-origin",
+            action="append",
+            default=[],
+            help="allow this browser origin (repeatable)",
+        )
+        p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+        p.add_argument("--log-json", action="store_true", help="JSON log lines")
+        p.add_argument(
+            "--reasoning-format", default="separate", choices=["separate", "hidden", "inline"]
+        )
+        p.add_argument(
+            "--no-supervise",
+            dest="supervise",
+            action="store_false",
+            help="run in this process (no restart on crash)",
+        )
+        _json_flag(p)
+
+    p = sub.add_parser("demo", help="write tiny demo models to the cache and run one")
+    p.add_argument("--reasoning", action="store_true", help="use the reasoning demo model")
+    p.add_argument("--prompt", default="Hello! Who are you?")
+    _json_flag(p)
+    return parser
+
+
+def version_text() -> str:
+    return f"mlxk {__version__}"
