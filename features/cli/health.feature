@@ -1,0 +1,50 @@
+Feature: mlxk health tells complete, runnable models from broken ones
+  A model is healthy only when its snapshot is complete and loadable; each unhealthy
+  verdict says what is wrong in words a user can act on.
+
+  Scenario Outline: A broken repo is unhealthy with a reason
+    # spec: CACHE-HEALTH-RULES
+    Given the standard fixture cache
+    When I run "mlxk health <model> --json"
+    Then the exit code is 1
+    And the output is a valid JSON envelope for "health"
+    And the JSON field "data.summary.unhealthy_count" is 1
+    And the JSON field "data.unhealthy.0.reason" contains "<reason>"
+
+    Examples:
+      | model                               | reason                       |
+      | mlx-community/Broken-LFS-Pointer    | Git LFS pointer              |
+      | mlx-community/Broken-Missing-Shard  | missing weight shard         |
+      | mlx-community/Broken-Truncated      | truncated                    |
+      | mlx-community/Broken-No-Config      | config.json is missing       |
+      | mlx-community/Broken-Partial-Download | partial download           |
+
+  Scenario: A healthy model passes, and so does a multi-shard one with its index
+    # spec: CACHE-HEALTH-RULES
+    Given the standard fixture cache
+    When I run "mlxk health TinyLlama-Chat-sharded --json"
+    Then the exit code is 0
+    And the JSON field "data.healthy.0.reason" is "Multi-file model complete"
+
+  Scenario: Checking the whole cache fails when any model is unhealthy
+    # spec: CACHE-HEALTH-EXIT
+    Given the standard fixture cache
+    When I run "mlxk health"
+    Then the exit code is 1
+    And stdout contains "unhealthy mlx-community/Broken-Truncated"
+    And stdout contains "healthy   mlx-community/TinyLlama-Chat-4bit — Model is healthy"
+
+  Scenario: A GGUF repo has healthy files but cannot run with mlx-lm
+    # spec: CACHE-RUNTIME
+    Given the standard fixture cache
+    When I run "mlxk show TheBloke/Tiny-Chat-GGUF --json"
+    Then the JSON field "data.model.health" is "healthy"
+    And the JSON field "data.model.runtime_compatible" is "False"
+    And the JSON field "data.model.reason" contains "GGUF weights cannot run with mlx-lm"
+
+  Scenario: --deep verifies every file against its hash
+    # spec: CACHE-HEALTH-DEEP
+    Given the standard fixture cache
+    When I run "mlxk health TinyLlama-Chat-4bit --deep --json"
+    Then the exit code is 0
+    And the JSON field "data.healthy.0.reason" is "all files match their hashes"

@@ -1,0 +1,40 @@
+"""Shared fixtures and step definitions for the Gherkin features."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from steps.cache_steps import *  # noqa: F401,F403  (step definitions are fixtures)
+from steps.cli_steps import *  # noqa: F401,F403
+
+
+@pytest.fixture(scope="session")
+def standard_hub(tmp_path_factory) -> Path:
+    """The standard fixture cache, built once per session; scenarios only read it."""
+    from mlxk.testing.fixtures import build_cache
+
+    hub = tmp_path_factory.mktemp("standard-cache") / "hub"
+    build_cache(hub)
+    return hub
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    """Per-scenario state: the environment mlxk runs in and what the last command did."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "MLXK_"))}
+    env.update(
+        HOME=str(home),
+        HF_HOME=str(tmp_path / "hf"),
+        HF_ENDPOINT="http://127.0.0.1:9",
+        HF_HUB_DISABLE_TELEMETRY="1",
+    )
+    return {"env": env, "tmp": tmp_path, "result": None}
+
+
+def copy_hub(source: Path, target: Path) -> None:
+    shutil.copytree(source, target, symlinks=True)

@@ -1,0 +1,206 @@
+"""Steps that run mlxk and check what it printed."""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from pytest_bdd import parsers, then, when
+
+from mlxk.cli.main import main
+from mlxk.contract import validate_envelope
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def run_in_process(argv: list[str], env: dict, stdin: str = "") -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    saved_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        code = main(argv, environ=env, stdout=out, stderr=err)
+    finally:
+        sys.stdin = saved_stdin
+    return Result(argv, code, out.getvalue(), err.getvalue())
+
+
+def run_subprocess(argv: list[str], env: dict, stdin: str = "", timeout: float = 120) -> Result:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlxk", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    return Result(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
+def _argv(command: str) -> list[str]:
+    words = shlex.split(command)
+    assert words[0] == "mlxk", f"commands start with mlxk: {command}"
+    return words[1:]
+
+
+@when(parsers.parse('I run "{command}"'))
+def i_run(world, command):
+    world["result"] = run_in_process(_argv(command), world["env"])
+
+
+@when(parsers.parse('I run "{command}" with stdin "{stdin}"'))
+def i_run_with_stdin(world, command, stdin):
+    world["result"] = run_in_process(_argv(command), world["env"], stdin.replace("\\n", "\n"))
+
+
+@when(parsers.parse('I run "{command}" as a separate process'))
+def i_run_process(world, command):
+    world["result"] = run_subprocess(_argv(command), world["env"])
+
+
+@then(parsers.parse("the exit code is {code:d}"))
+def exit_code_is(world, code):
+    result = world["result"]
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+
+
+@then("the exit code is not 0")
+def exit_code_nonzero(world):
+    assert world["result"].exit_code != 0, world["result"]
+
+
+@then(parsers.parse('stdout is exactly "{text}"'))
+def stdout_exactly(world, text):
+    assert world["result"].stdout == text.replace("\\n", "\n") + "\n", world["result"].stdout
+
+
+@then("stdout is:")
+def stdout_is_docstring(world, docstring):
+    assert world["result"].stdout.rstrip("\n") == docstring.rstrip("\n"), world["result"].stdout
+
+
+@then(parsers.parse('stdout contains "{text}"'))
+def stdout_contains(world, text):
+    assert text.replace("\\n", "\n") in world["result"].stdout, world["result"].stdout
+
+
+@then(parsers.parse('stdout does not contain "{text}"'))
+def stdout_lacks(world, text):
+    assert text.replace("\\n", "\n") not in world["result"].stdout, world["result"].stdout
+
+
+@then(parsers.parse('stderr contains "{text}"'))
+def stderr_contains(world, text):
+    assert text in world["result"].stderr, world["result"].stderr
+
+
+@then("stdout is empty")
+def stdout_empty(world):
+    assert world["result"].stdout == "", world["result"].stdout
+
+
+@then("the error is one line on stderr without a traceback")
+def one_line_error(world):
+    result = world["result"]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert lines[0].startswith("mlxk"), lines[0]
+
+
+@then(parsers.parse('the output is a valid JSON envelope for "{command}"'))
+def valid_envelope(world, command):
+    payload = world["result"].json
+    validate_envelope(payload)
+    expected = None if command == "null" else command
+    assert payload["command"] == expected, payload
+
+
+@then(parsers.parse('the JSON status is "{status}"'))
+def json_status(world, status):
+    assert world["result"].json["status"] == status, world["result"].stdout
+
+
+@then(parsers.parse('the JSON error type is "{code}"'))
+def json_error_type(world, code):
+    payload = world["result"].json
+    assert payload["error"]["type"] == code, payload
+
+
+def json_path(payload, path: str):
+    value = payload
+    for part in path.split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+@then(parsers.parse('the JSON field "{path}" is "{value}"'))
+def json_field_is(world, path, value):
+    actual = json_path(world["result"].json, path)
+    assert str(actual) == value.replace("\\n", "\n"), actual
+
+
+@then(parsers.parse('the JSON field "{path}" is null'))
+def json_field_null(world, path):
+    assert json_path(world["result"].json, path) is None
+
+
+@then(parsers.parse('the JSON field "{path}" is {number:d}'))
+def json_field_number(world, path, number):
+    assert json_path(world["result"].json, path) == number
+
+
+@then(parsers.parse('the JSON field "{path}" contains "{text}"'))
+def json_field_contains(world, path, text):
+    actual = json_path(world["result"].json, path)
+    assert text in str(actual), actual
+
+
+@then(
+    parsers.parse(
+        'the JSON list has an entry "{name}" with framework "{framework}" and type "{model_type}"'
+    )
+)
+def json_list_entry(world, name, framework, model_type):
+    models = {m["name"]: m for m in world["result"].json["data"]["models"]}
+    assert name in models, sorted(models)
+    assert models[name]["framework"] == framework, models[name]
+    assert models[name]["model_type"] == model_type, models[name]
+
+
+@then("the JSON list is sorted by name")
+def json_list_sorted(world):
+    names = [m["name"] for m in world["result"].json["data"]["models"]]
+    assert names == sorted(names, key=str.lower)
+
+
+@then(parsers.parse('every "{field}" in the JSON list is UTC with a Z suffix'))
+def json_list_utc(world, field):
+    from datetime import datetime, timezone
+
+    for model in world["result"].json["data"]["models"]:
+        stamp = model[field]
+        assert stamp.endswith("Z"), stamp
+        parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        assert abs((datetime.now(timezone.utc) - parsed).total_seconds()) < 3600
+
+
+@when(parsers.parse('I remove revision {index:d} of "{name}" with "{flags}"'))
+def remove_revision(world, index, name, flags):
+    commit = world["commits"][name][index - 1]
+    world["result"] = run_in_process(
+        ["rm", f"{name}@{commit[:10]}", *shlex.split(flags)], world["env"]
+    )

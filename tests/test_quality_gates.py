@@ -1,0 +1,106 @@
+"""Gates on the code base itself: contract files, import direction, lint."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from mlxk.contract import schema_names, schema_root
+from mlxk.errors import ERROR_TABLE
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "mlxk"
+CORE = ("mlxk/cache", "mlxk/engine", "mlxk/settings.py", "mlxk/errors.py", "mlxk/contract.py")
+EDGES = ("mlxk.cli", "mlxk.server")
+HEAVY = ("mlx", "mlx_lm", "fastapi", "uvicorn", "starlette", "transformers", "huggingface_hub")
+
+
+def test_every_schema_is_valid_with_a_unique_id():
+    names = schema_names()
+    assert names, "no schemas found"
+    ids = {}
+    for name in names:
+        schema = json.loads((schema_root() / name).read_text())
+        Draft202012Validator.check_schema(schema)
+        assert schema.get("$id"), f"{name} has no $id"
+        assert schema["$id"] not in ids, f"{name} repeats the $id of {ids.get(schema['$id'])}"
+        ids[schema["$id"]] = name
+
+
+def test_error_codes_schema_matches_the_error_table():
+    codes = set(json.loads((schema_root() / "cli/error_codes.json").read_text())["enum"])
+    assert codes == set(ERROR_TABLE)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def _files(prefix: str) -> list[Path]:
+    path = ROOT / prefix
+    return [path] if path.is_file() else sorted(path.rglob("*.py"))
+
+
+def test_core_never_imports_an_edge():
+    offenders = []
+    for prefix in CORE:
+        for path in _files(prefix):
+            for name in _imports(path):
+                if name.startswith(EDGES):
+                    offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not offenders, offenders
+
+
+def test_only_engine_and_testing_import_mlx_at_all():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith(("mlxk/engine/", "mlxk/testing/")):
+            continue
+        for name in _imports(path):
+            if name.split(".")[0] in ("mlx", "mlx_lm"):
+                offenders.append(f"{rel} imports {name}")
+    assert not offenders, offenders
+
+
+def test_mlxk_list_loads_no_heavy_module(tmp_path):
+    probe = (
+        "import sys\n"
+        "from mlxk.cli.main import main\n"
+        "code = main(['list', '--json'])\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
+        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    env = {"HOME": str(tmp_path), "HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    heavy_line = [line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")]
+    assert heavy_line == ["HEAVY="], proc.stderr
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(ruff).exists():
+        pytest.fail("ruff is not installed; it is part of the test extra")
+    proc = subprocess.run(
+        [ruff, "check", "mlxk", "tests", "features", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
