@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from steps.cache_steps import *  # noqa: F401,F403  (step definitions are fixtures)
 from steps.cli_steps import *  # noqa: F401,F403
+from steps.server_steps import *  # noqa: F401,F403
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,10 @@ def world(tmp_path, monkeypatch):
         HF_ENDPOINT="http://127.0.0.1:9",
         HF_HUB_DISABLE_TELEMETRY="1",
     )
-    return {"env": env, "tmp": tmp_path, "result": None}
+    state = {"env": env, "tmp": tmp_path, "result": None, "cleanup": []}
+    yield state
+    for cleanup in state["cleanup"]:
+        cleanup()
 
 
 def copy_hub(source: Path, target: Path) -> None:

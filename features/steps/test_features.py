@@ -2,4 +2,4 @@
 
 from pytest_bdd import scenarios
 
-scenarios("cli", "fixtures")
+scenarios("cli", "fixtures", "server")

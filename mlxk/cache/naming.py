@@ -18,7 +18,14 @@ from mlxk.errors import AmbiguousMatch, HashNotFound, InvalidModelName, ModelNot
 
 DEFAULT_ORG = "mlx-community"
 MAX_NAME_LENGTH = 96
-_ALLOWED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+# A Hub repo id (``org/name`` or ``name``): segments of letters, digits and ``_`` joined
+# by single ``.``, ``-`` or ``_``; no ``--`` or ``..``, no leading or trailing separator.
+_SEGMENT = r"[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*"
+NAME_PATTERN = rf"{_SEGMENT}(?:/{_SEGMENT})?"
+REVISION_PATTERN = r"[0-9A-Za-z._-]{1,64}"
+# What the CLI and the API accept as a model: a name, optionally ``@revision``.
+SPEC_PATTERN = rf"^{NAME_PATTERN}(?:@{REVISION_PATTERN})?$"
+_NAME = re.compile(rf"^{NAME_PATTERN}$")
 
 
 @dataclass(frozen=True)
@@ -45,20 +52,9 @@ def parse_spec(text: str) -> ModelSpec:
     name, _, revision = raw.partition("@")
     if not name:
         raise InvalidModelName("model name is empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidModelName(f"model name is longer than {MAX_NAME_LENGTH} characters")
-    parts = name.split("/")
-    if (
-        name.startswith(("/", "~", "."))
-        or name.lower().startswith(REPO_PREFIX)
-        or "\\" in name
-        or "--" in name
-        or any(p in ("", ".", "..") for p in parts)
-        or len(parts) > 2
-        or not _ALLOWED.match(name)
-    ):
+    if name.lower().startswith(REPO_PREFIX) or not _NAME.match(name):
         raise InvalidModelName(f"'{name}' is not a model name (expected org/name)")
-    if revision and not re.fullmatch(r"[0-9A-Za-z._-]{1,64}", revision):
+    if revision and not re.fullmatch(REVISION_PATTERN, revision):
         raise InvalidModelName(f"'{revision}' is not a revision")
     return ModelSpec(name, revision or None)
 

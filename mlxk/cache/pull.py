@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlxk.cache.health import check_integrity
-from mlxk.cache.naming import DEFAULT_ORG, parse_spec
+from mlxk.cache.naming import DEFAULT_ORG, MAX_NAME_LENGTH, parse_spec
 from mlxk.cache.scan import read_repo, repo_dir_name
-from mlxk.errors import AccessDenied, DownloadFailed, ModelNotFound
+from mlxk.errors import AccessDenied, DownloadFailed, InvalidModelName, ModelNotFound
 from mlxk.settings import Settings
 
 
@@ -31,6 +31,8 @@ class PullResult:
 
 def _repo_id(text: str) -> tuple[str, str | None, bool]:
     spec = parse_spec(text)
+    if len(spec.name) > MAX_NAME_LENGTH:
+        raise InvalidModelName(f"model name is longer than {MAX_NAME_LENGTH} characters")
     if "/" in spec.name:
         return spec.name, spec.revision, False
     return f"{DEFAULT_ORG}/{spec.name}", spec.revision, True

@@ -111,6 +111,9 @@ class ReasoningSplitter:
             return
         if self._state not in (REASONING, ANSWER):
             return  # text outside any harmony message, e.g. the role after <|start|>
+        if self.style.kind == "none":
+            _append(out, ANSWER, text)  # plain text is passed through untouched
+            return
         if not self._section_started:
             text = text.lstrip()
             if not text:
@@ -119,12 +122,8 @@ class ReasoningSplitter:
         body = text.rstrip()
         trailing = text[len(body) :]
         if body:
-            piece = self._pending_ws + body
+            _append(out, self._state, self._pending_ws + body)
             self._pending_ws = ""
-            if out and out[-1][0] == self._state:
-                out[-1] = (self._state, out[-1][1] + piece)
-            else:
-                out.append((self._state, piece))
         self._pending_ws += trailing
 
     def _switch(self, state: str) -> None:
@@ -145,6 +144,13 @@ class ReasoningSplitter:
             self._switch(REASONING if channel in REASONING_CHANNELS else ANSWER)
         elif marker == H_START or marker in H_ENDS:
             self._switch("outside")
+
+
+def _append(out: list[tuple[str, str]], channel: str, text: str) -> None:
+    if out and out[-1][0] == channel:
+        out[-1] = (channel, out[-1][1] + text)
+    else:
+        out.append((channel, text))
 
 
 def _first_marker(text: str, markers: tuple[str, ...]) -> tuple[int, str | None]:

@@ -45,6 +45,15 @@ def mlx_model_files(
     return files
 
 
+def _small_context_model() -> dict[str, bytes]:
+    """The chat model with a 64-token context, for token-limit tests."""
+    files = mlx_model_files("llama-chat", Q4)
+    config = json.loads(files["config.json"])
+    config["max_position_embeddings"] = 64
+    files["config.json"] = (json.dumps(config, indent=2) + "\n").encode()
+    return files
+
+
 def _gguf_bytes(n_tensors: int = 0) -> bytes:
     # GGUF magic, version 3, tensor count, metadata count: a valid (empty) header.
     return b"GGUF" + struct.pack("<IQQ", 3, n_tensors, 0) + b"\0" * 4096
@@ -110,6 +119,7 @@ HEALTHY: dict[str, Builder] = {
     "mlx-community/TinyQwen3-Think-4bit": lambda: mlx_model_files("qwen3-think", Q4),
     "mlx-community/TinyQwen3-Think-Open": lambda: mlx_model_files("qwen3-think-open"),
     "mlx-community/tiny-gpt-oss-harmony": lambda: mlx_model_files("harmony"),
+    "mlx-community/TinyLlama-Chat-ctx64": _small_context_model,
     # A private repo: MLX only by its README front matter (mlx-knife issue #31).
     "acme/private-tiny-chat": lambda: mlx_model_files("llama-chat", Q4),
 }

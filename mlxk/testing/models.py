@@ -136,7 +136,7 @@ CATALOGUE: dict[str, TinyModel] = {
             architecture="llama",
             family=LLAMA3,
             chat_template=None,
-            scripts=(Script("one" + COUNTING + COUNTING),),
+            scripts=(Script(COUNTING.strip() + COUNTING + " one"),),
             default_next=" one",
             description="Base (non-chat) model that counts from one to ten, forever.",
         ),

@@ -1,0 +1,75 @@
+Feature: POST /v1/chat/completions answers like OpenAI, with real token counts
+  Clients written for OpenAI work unchanged: the official client gets the model's text,
+  a truthful finish reason and usage counted from real tokens.
+
+  Background:
+    Given a running server on the standard fixture cache
+
+  Scenario: The openai client gets the model's answer
+    # spec: SRV-CHAT
+    When the openai client asks "mlx-community/TinyLlama-Chat-4bit": "Hi there"
+    Then the answer is "Hello! I am a tiny test model, happy to help."
+    And the finish reason is "stop"
+    And the usage counts the prompt's tokens by the model's own tokenizer and 13 more
+
+  Scenario: A short name resolves like on the command line
+    # spec: SRV-NAMES
+    When the openai client asks "TinyLlama-Chat-8bit": "Hi"
+    Then the answer is "Hello! I am a tiny test model, happy to help."
+
+  Scenario: A token limit cuts the answer and says so
+    # spec: SRV-FINISH-LENGTH
+    When the openai client asks "mlx-community/TinyLlama-Chat-4bit": "Hi" with {"max_tokens": 3}
+    Then the answer is "Hello! I"
+    And the finish reason is "length"
+    And the usage counts 11 prompt and 3 completion tokens
+    And the usage counts the prompt's tokens by the model's own tokenizer and 3 more
+
+  Scenario: max_completion_tokens is honoured like max_tokens
+    # spec: SRV-FINISH-LENGTH
+    When the openai client asks "mlx-community/TinyLlama-Chat-4bit": "Hi" with {"max_completion_tokens": 2}
+    Then the answer is "Hello!"
+    And the finish reason is "length"
+
+  Scenario: A stop string ends the answer before it, with finish reason stop
+    # spec: SRV-STOP
+    When the openai client asks "mlx-community/TinyLlama-Chat-4bit": "Hi" with {"stop": ["tiny", "zzz"]}
+    Then the answer is "Hello! I am a "
+    And the finish reason is "stop"
+
+  Scenario: Reasoning goes to its own field, the answer to content
+    # spec: SRV-REASONING
+    When the openai client asks "mlx-community/TinyQwen3-Think-4bit": "Hi"
+    Then the answer is "Hi there, nice to meet you!"
+    And the reasoning is "The user greets me so I answer briefly."
+
+  Scenario: gpt-oss harmony channels are split the same way
+    # spec: SRV-REASONING
+    When the openai client asks "mlx-community/tiny-gpt-oss-harmony": "Hi"
+    Then the answer is "Hello from the harmony model!"
+    And the reasoning is "The user says hello, so I reply kindly."
+
+  Scenario: A request can hide the reasoning
+    # spec: SRV-REASONING-HIDE
+    When the openai client asks "mlx-community/TinyQwen3-Think-4bit": "Hi" with {"extra_body": {"reasoning_format": "hidden"}}
+    Then the answer is "Hi there, nice to meet you!"
+    And the message has no reasoning
+
+  Scenario: Streaming gives the same text as the unstreamed answer
+    # spec: SRV-SSE
+    When the openai client streams "mlx-community/TinyQwen3-Think-4bit": "Hi"
+    Then the streamed answer is "Hi there, nice to meet you!" and the streamed reasoning is "The user greets me so I answer briefly."
+
+  Scenario: The server hot-swaps models between requests
+    # spec: SRV-HOTSWAP
+    When the openai client asks "mlx-community/TinyLlama-Base": "one" with {"max_tokens": 2}
+    And the openai client asks "mlx-community/tiny-gpt-oss-harmony": "Hi"
+    Then the answer is "Hello from the harmony model!"
+    When I GET "/health"
+    Then the JSON body field "model" is "mlx-community/tiny-gpt-oss-harmony"
+
+  Scenario: A client that hangs up stops its generation and the server stays healthy
+    # spec: SRV-DISCONNECT
+    When I start streaming "mlx-community/TinyLlama-Base" and hang up after 3 chunks
+    Then the server stops generating for the client that left
+    And the server still answers a normal request

@@ -1,0 +1,59 @@
+Feature: Bad requests get OpenAI-shaped 4xx errors and the server carries on
+  A client's mistake is never a 500 and never silently ignored.
+
+  Background:
+    Given a running server on the standard fixture cache
+
+  Scenario Outline: A bad request body is a 400 naming what is wrong
+    # spec: SRV-BAD-INPUT
+    When I POST to "/v1/chat/completions":
+      """
+      <body>
+      """
+    Then the HTTP status is 400
+    And the error has the OpenAI shape with code "<code>"
+    And the server still answers a normal request
+
+    Examples:
+      | body                                                                                       | code                  |
+      | {not json                                                                                  | invalid_request       |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit"}                                             | invalid_request       |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": []}                             | invalid_request       |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": "hi"}                           | invalid_request       |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "robot", "content": "x"}]} | invalid_request   |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "temperature": -1} | invalid_request |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "max_tokens": "many"} | invalid_request |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "tools": []} | unsupported_parameter |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "n": 2} | unsupported_parameter |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}} | unsupported_parameter |
+      | {"model": "../../etc/passwd", "messages": [{"role": "user", "content": "x"}]}              | invalid_model_name    |
+
+  Scenario: An unsupported field names the parameter
+    # spec: SRV-UNSUPPORTED
+    When I POST to "/v1/chat/completions":
+      """
+      {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "logprobs": true}
+      """
+    Then the HTTP status is 400
+    And the error names the parameter "logprobs"
+
+  Scenario: A 10 MB body is refused
+    # spec: SRV-BAD-INPUT
+    When I POST 10 MB of JSON to "/v1/chat/completions"
+    Then the HTTP status is 400
+    And the error has the OpenAI shape with code "invalid_request"
+
+  Scenario: An unknown model is a 404, an unrunnable one a 400 with the reason
+    # spec: SRV-MODEL-ERRORS
+    Then the openai client gets a 404 error with code "model_not_found" for "nobody/nothing"
+    And the openai client gets a 400 error with code "model_not_runnable" for "TheBloke/Tiny-Chat-GGUF"
+    And the openai client gets a 400 error with code "model_unhealthy" for "mlx-community/Broken-Truncated"
+
+  Scenario: A prompt longer than the context is a 400, not a truncation
+    # spec: SRV-CONTEXT
+    When I POST to "/v1/chat/completions":
+      """
+      {"model": "mlx-community/TinyLlama-Chat-ctx64", "messages": [{"role": "user", "content": "one two three four five six seven eight nine ten one two three four five six seven eight nine ten one two three four five six seven eight nine ten one two three four five six seven eight nine ten one two three four five six seven eight nine ten one two three four five six seven eight nine ten one two three four five six seven eight nine ten one two three four five six seven eight nine ten"}]}
+      """
+    Then the HTTP status is 400
+    And the error has the OpenAI shape with code "context_length_exceeded"

@@ -1,0 +1,277 @@
+"""Steps that talk to a real mlxk server over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from mlxk.server.app import ServerSettings
+from mlxk.testing.live_server import live_server
+
+
+@pytest.fixture(scope="session")
+def shared_server(standard_hub):
+    with live_server(ServerSettings(hub_cache=standard_hub, keepalive_seconds=0.5)) as url:
+        yield url
+
+
+@given("a running server on the standard fixture cache")
+def running_server(world, shared_server):
+    world["url"] = shared_server
+
+
+@given(parsers.parse('a running server with API key "{key}"'))
+def server_with_key(world, standard_hub, key):
+    manager = live_server(ServerSettings(hub_cache=standard_hub, api_key=key))
+    world["url"] = manager.__enter__()
+    world.setdefault("cleanup", []).append(lambda: manager.__exit__(None, None, None))
+
+
+@given(parsers.parse('a running server allowing the origin "{origin}"'))
+def server_with_cors(world, standard_hub, origin):
+    manager = live_server(ServerSettings(hub_cache=standard_hub, cors_origins=(origin,)))
+    world["url"] = manager.__enter__()
+    world.setdefault("cleanup", []).append(lambda: manager.__exit__(None, None, None))
+
+
+def client(world, key: str = "unused") -> openai.OpenAI:
+    return openai.OpenAI(base_url=world["url"] + "/v1", api_key=key, max_retries=0)
+
+
+def _remember(world, model, text):
+    world["asked"] = (model, text)
+
+
+@then(
+    parsers.parse(
+        "the usage counts the prompt's tokens by the model's own tokenizer and {completion:d} more"
+    )
+)
+def usage_real(world, standard_hub, completion):
+    from transformers import AutoTokenizer
+
+    from mlxk.cache.naming import resolve
+
+    model, text = world["asked"]
+    snapshot = resolve(standard_hub, model).snapshot.path
+    tokenizer = AutoTokenizer.from_pretrained(str(snapshot))
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}],
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=False,
+    )
+    usage = world["response"].usage
+    assert usage.prompt_tokens == len(ids), (usage, len(ids))
+    assert usage.completion_tokens == completion
+    assert usage.total_tokens == len(ids) + completion
+
+
+@when(parsers.parse('the openai client asks "{model}": "{text}"'))
+def ask(world, model, text):
+    _remember(world, model, text)
+    world["response"] = client(world).chat.completions.create(
+        model=model, messages=[{"role": "user", "content": text}]
+    )
+
+
+@when(parsers.parse('the openai client asks "{model}": "{text}" with {options}'))
+def ask_with(world, model, text, options):
+    _remember(world, model, text)
+    world["response"] = client(world).chat.completions.create(
+        model=model, messages=[{"role": "user", "content": text}], **json.loads(options)
+    )
+
+
+@when(parsers.parse('the openai client streams "{model}": "{text}"'))
+def ask_stream(world, model, text):
+    stream = client(world).chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": text}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    world["chunks"] = list(stream)
+
+
+@when(parsers.parse('the openai client completes "{model}": "{prompt}" with {options}'))
+def complete(world, model, prompt, options):
+    world["response"] = client(world).completions.create(
+        model=model, prompt=prompt, **json.loads(options)
+    )
+
+
+@when(parsers.parse('I POST to "{path}":'))
+def post_json(world, path, docstring):
+    world["http"] = httpx.post(
+        world["url"] + path,
+        content=docstring.encode(),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+
+
+@when(parsers.parse('I POST {size:d} MB of JSON to "{path}"'))
+def post_huge(world, size, path):
+    body = (
+        '{"model": "x", "messages": [{"role": "user", "content": "'
+        + "a" * (size * 1024 * 1024)
+        + '"}]}'
+    )
+    world["http"] = httpx.post(
+        world["url"] + path,
+        content=body.encode(),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+
+
+@when(parsers.parse('I GET "{path}"'))
+def get(world, path):
+    world["http"] = httpx.get(world["url"] + path, timeout=60)
+
+
+@when(parsers.parse('I GET "{path}" with the header "{name}: {value}"'))
+def get_with_header(world, path, name, value):
+    world["http"] = httpx.get(world["url"] + path, headers={name: value}, timeout=60)
+
+
+@when(parsers.parse('I start streaming "{model}" and hang up after {count:d} chunks'))
+def hang_up(world, model, count):
+    body = {"model": model, "prompt": "one", "max_tokens": 2000, "stream": True}
+    with httpx.stream("POST", world["url"] + "/v1/completions", json=body, timeout=60) as r:
+        seen = 0
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                seen += 1
+            if seen >= count:
+                break
+
+
+@then(parsers.parse('the answer is "{text}"'))
+def answer_is(world, text):
+    assert world["response"].choices[0].message.content == text, world["response"]
+
+
+@then(parsers.parse('the completion text is "{text}"'))
+def completion_text(world, text):
+    assert world["response"].choices[0].text == text, world["response"]
+
+
+@then(parsers.parse('the reasoning is "{text}"'))
+def reasoning_is(world, text):
+    message = world["response"].choices[0].message
+    assert message.reasoning == text, message
+    assert message.reasoning_content == text, message
+
+
+@then("the message has no reasoning")
+def no_reasoning(world):
+    message = world["response"].choices[0].message
+    assert getattr(message, "reasoning", None) is None, message
+
+
+@then(parsers.parse('the finish reason is "{reason}"'))
+def finish_reason(world, reason):
+    assert world["response"].choices[0].finish_reason == reason
+
+
+@then(parsers.parse("the usage counts {prompt:d} prompt and {completion:d} completion tokens"))
+def usage_counts(world, prompt, completion):
+    usage = world["response"].usage
+    assert (usage.prompt_tokens, usage.completion_tokens) == (prompt, completion), usage
+    assert usage.total_tokens == prompt + completion
+
+
+@then(parsers.parse('the streamed answer is "{text}" and the streamed reasoning is "{reasoning}"'))
+def streamed(world, text, reasoning):
+    chunks = world["chunks"]
+    with_choices = [c for c in chunks if c.choices]
+    assert with_choices[0].choices[0].delta.role == "assistant"
+    content = "".join(c.choices[0].delta.content or "" for c in with_choices)
+    thought = "".join(getattr(c.choices[0].delta, "reasoning", None) or "" for c in with_choices)
+    assert (content, thought) == (text, reasoning)
+    assert with_choices[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+@then(parsers.parse("the HTTP status is {status:d}"))
+def http_status(world, status):
+    assert world["http"].status_code == status, world["http"].text
+
+
+@then(parsers.parse('the error has the OpenAI shape with code "{code}"'))
+def openai_error(world, code):
+    body = world["http"].json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"message", "type", "param", "code"}, body
+    assert body["error"]["code"] == code, body
+    assert body["error"]["message"]
+
+
+@then(parsers.parse('the error names the parameter "{param}"'))
+def error_param(world, param):
+    assert world["http"].json()["error"]["param"] == param
+
+
+@then(parsers.parse('the openai client gets a {status:d} error with code "{code}" for "{model}"'))
+def client_error(world, status, code, model):
+    with pytest.raises(openai.APIStatusError) as caught:
+        client(world).chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.status_code == status
+    assert caught.value.body["code"] == code, caught.value.body
+
+
+@then("the server still answers a normal request")
+def still_answers(world):
+    response = client(world).chat.completions.create(
+        model="mlx-community/TinyLlama-Chat-4bit", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert response.choices[0].message.content == "Hello! I am a tiny test model, happy to help."
+
+
+@then("the server stops generating for the client that left")
+def stopped_generating(world):
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if httpx.get(world["url"] + "/health").json()["active_requests"] == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the abandoned generation is still running")
+
+
+@then(parsers.parse('the JSON body field "{path}" is "{value}"'))
+def body_field(world, path, value):
+    data = world["http"].json()
+    for part in path.split("."):
+        data = data[int(part)] if isinstance(data, list) else data[part]
+    assert str(data) == value, data
+
+
+@then(parsers.parse('the model list has "{name}" with context length {ctx:d}'))
+def model_listed(world, name, ctx):
+    cards = {m["id"]: m for m in world["http"].json()["data"]}
+    assert cards[name]["context_length"] == ctx, cards[name]
+
+
+@then(parsers.parse('the model list does not have "{name}"'))
+def model_not_listed(world, name):
+    assert name not in {m["id"] for m in world["http"].json()["data"]}
+
+
+@then(parsers.parse('the response header "{name}" is "{value}"'))
+def header_is(world, name, value):
+    assert world["http"].headers.get(name) == value, dict(world["http"].headers)
+
+
+@then(parsers.parse('the response has no header "{name}"'))
+def header_absent(world, name):
+    assert name.lower() not in {k.lower() for k in world["http"].headers}

@@ -1,0 +1,159 @@
+"""``create_app(settings)``: the FastAPI application, with no module-level state."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mlxk import __version__
+from mlxk.errors import (
+    InvalidModelName,
+    InvalidRequest,
+    MlxkError,
+    Unauthorized,
+    UnsupportedParameter,
+)
+from mlxk.server.manager import ModelManager
+from mlxk.server.routes import build_router
+from mlxk.server.schemas import UNSUPPORTED_FIELDS
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    hub_cache: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model: str | None = None
+    max_tokens: int | None = None
+    api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    keepalive_seconds: float = 10.0
+    log_json: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def error_response(error: MlxkError, request_id: str | None = None) -> JSONResponse:
+    body = {
+        "error": {
+            "message": error.message,
+            "type": error.kind.openai_type,
+            "param": error.param,
+            "code": error.code,
+        }
+    }
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return JSONResponse(body, status_code=error.kind.http_status, headers=headers)
+
+
+def _param_of(loc) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or None
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    manager = ModelManager(settings.hub_cache, default_max_tokens=settings.max_tokens)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.model:
+            await manager.preload(settings.model)
+        yield
+        await manager.shutdown()
+
+    app = FastAPI(
+        title="mlxk",
+        version=__version__,
+        description="OpenAI-compatible server for MLX models in the Hugging Face cache.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.manager = manager
+    app.state.started = int(time.time())
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            error = InvalidRequest(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+            return error_response(error, request_id)
+        if settings.api_key and request.url.path.startswith("/v1"):
+            supplied = request.headers.get("authorization", "")
+            if supplied != f"Bearer {settings.api_key}":
+                return error_response(
+                    Unauthorized("missing or wrong API key (Authorization: Bearer …)"),
+                    request_id,
+                )
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    @app.exception_handler(MlxkError)
+    async def on_mlxk_error(request: Request, error: MlxkError):
+        return error_response(error, getattr(request.state, "request_id", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, error: RequestValidationError):
+        first = error.errors()[0] if error.errors() else {}
+        param = _param_of(first.get("loc", ()))
+        message = first.get("msg", "invalid request")
+        request_id = getattr(request.state, "request_id", None)
+        top = (param or "").split(".")[0]
+        if top in UNSUPPORTED_FIELDS or (top == "n" and first.get("type") != "int_parsing"):
+            unsupported = UnsupportedParameter(
+                f"'{top}' is not supported by mlxk" + (" (only n=1)" if top == "n" else ""),
+                param=top,
+            )
+            return error_response(unsupported, request_id)
+        if param == "model" and first.get("type") == "string_pattern_mismatch":
+            bad = InvalidModelName(
+                f"'{first.get('input')}' is not a model name (expected org/name)", param="model"
+            )
+            return error_response(bad, request_id)
+        if first.get("type") == "json_invalid":
+            message, param = "the body is not valid JSON", None
+        elif first.get("type") == "extra_forbidden":
+            message = f"unknown parameter '{param}'"
+        else:
+            message = f"{param}: {message}" if param else message
+        return error_response(InvalidRequest(message, param=param), request_id)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, error: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        body = {
+            "error": {
+                "message": str(error.detail),
+                "type": "invalid_request_error",
+                "param": None,
+                "code": code,
+            }
+        }
+        return JSONResponse(body, status_code=error.status_code)
+
+    app.include_router(build_router(settings, manager))
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        )
+    return app
+
+
+def dumps(payload) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))

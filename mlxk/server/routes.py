@@ -1,0 +1,328 @@
+"""The OpenAI-compatible routes. Thin: validate, hand to the model manager, shape output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import StreamingResponse
+
+from mlxk import __version__
+from mlxk.cache.info import describe
+from mlxk.cache.naming import SPEC_PATTERN, resolve
+from mlxk.cache.scan import scan
+from mlxk.engine.reasoning import REASONING
+from mlxk.errors import InternalError, MlxkError, ModelNotFound
+from mlxk.server import schemas as api
+from mlxk.server.manager import GenerationRequest, Job, ModelManager
+
+REASONING_HEADER = "**[Reasoning]**\n\n"
+ANSWER_AFTER_REASONING = "\n\n---\n\n**[Answer]**\n\n"
+
+ERRORS = {
+    400: {"model": api.ErrorBody, "description": "Invalid request (OpenAI error body)"},
+    401: {"model": api.ErrorBody, "description": "Missing or wrong API key"},
+    404: {"model": api.ErrorBody, "description": "Unknown model"},
+    409: {"model": api.ErrorBody, "description": "Conflict"},
+    503: {"model": api.ErrorBody, "description": "Busy or out of memory"},
+}
+
+
+def _sampling(body: api.SamplingFields) -> dict:
+    params: dict = {"stop": body.stop_list(), "seed": body.seed}
+    for name in (
+        "temperature",
+        "top_p",
+        "repetition_penalty",
+        "frequency_penalty",
+        "presence_penalty",
+    ):
+        value = getattr(body, name)
+        if value is not None:
+            params[name] = value
+    return params
+
+
+def _usage(usage) -> dict:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+    }
+
+
+async def _first(job: Job):
+    kind, value = await job.next()
+    if kind == "error":
+        if isinstance(value, MlxkError):
+            raise value
+        raise InternalError(f"could not load the model: {value}")
+    return value
+
+
+async def _collect(job: Job):
+    texts = {"answer": [], REASONING: []}
+    final = None
+    while True:
+        kind, value = await job.next()
+        if kind == "end":
+            break
+        if kind == "failed":
+            raise InternalError(f"generation failed: {value}")
+        texts[value.channel].append(value.text)
+        if value.finish_reason is not None:
+            final = value
+    return "".join(texts["answer"]), "".join(texts[REASONING]) or None, final
+
+
+def _sse(payload) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+def build_router(settings, manager: ModelManager) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health", response_model=api.Health)
+    async def health():
+        return {
+            "status": "loading" if manager.state == "loading" else "ok",
+            "version": __version__,
+            "model": manager.loaded_name,
+            "state": manager.state,
+            "active_requests": manager.active,
+        }
+
+    def _card(info) -> dict:
+        return {
+            "id": info.name,
+            "object": "model",
+            "created": int(info.last_modified.timestamp()),
+            "owned_by": info.name.split("/")[0],
+            "context_length": info.context_length,
+            "capabilities": list(info.capabilities),
+            "loaded": info.name == manager.loaded_name,
+        }
+
+    @router.get("/v1/models", response_model=api.ModelList)
+    async def list_models():
+        infos = await asyncio.to_thread(
+            lambda: [describe(repo) for repo in scan(settings.hub_cache)]
+        )
+        return {"object": "list", "data": [_card(i) for i in infos if i.runnable]}
+
+    @router.get("/v1/models/{model_id:path}", response_model=api.ModelCard, responses=ERRORS)
+    async def get_model(model_id: Annotated[str, Path(pattern=SPEC_PATTERN)]):
+        resolved = resolve(settings.hub_cache, model_id)
+        info = describe(resolved.repo, resolved.snapshot)
+        if not info.runnable:
+            raise ModelNotFound(f"{info.name} is cached but cannot be served: {info.reason}")
+        return _card(info)
+
+    @router.post("/v1/chat/completions", response_model=api.ChatCompletion, responses=ERRORS)
+    async def chat_completions(body: api.ChatCompletionRequest, request: Request):
+        messages = [
+            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+            for m in body.messages
+        ]
+        params = _sampling(body)
+        params["max_tokens"] = body.max_completion_tokens or body.max_tokens
+        mode = body.reasoning_format or settings.extra.get("reasoning_format", "separate")
+        params["split_reasoning"] = True
+        job = await manager.start(GenerationRequest(body.model, messages, None, params))
+        prepared = await _first(job)
+        ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            events = _chat_events(
+                job, prepared.model, ident, created, mode, include_usage, settings.keepalive_seconds
+            )
+            return _streaming(events, job)
+        answer, reasoning, final = await _collect(job)
+        message = {"role": "assistant", "content": answer}
+        if reasoning and mode == "separate":
+            message.update(reasoning=reasoning, reasoning_content=reasoning)
+        elif reasoning and mode == "inline":
+            message["content"] = REASONING_HEADER + reasoning + ANSWER_AFTER_REASONING + answer
+        return {
+            "id": ident,
+            "object": "chat.completion",
+            "created": created,
+            "model": prepared.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": final.finish_reason,
+                    "logprobs": None,
+                }
+            ],
+            "usage": _usage(final.usage),
+        }
+
+    @router.post("/v1/completions", response_model=api.Completion, responses=ERRORS)
+    async def completions(body: api.CompletionRequest, request: Request):
+        prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
+        params = _sampling(body)
+        params["max_tokens"] = body.max_tokens
+        params["split_reasoning"] = False
+        job = await manager.start(GenerationRequest(body.model, None, prompt, params))
+        prepared = await _first(job)
+        ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            events = _completion_events(
+                job, prepared.model, ident, created, include_usage, settings.keepalive_seconds
+            )
+            return _streaming(events, job)
+        answer, _, final = await _collect(job)
+        return {
+            "id": ident,
+            "object": "text_completion",
+            "created": created,
+            "model": prepared.model,
+            "choices": [
+                {"index": 0, "text": answer, "finish_reason": final.finish_reason, "logprobs": None}
+            ],
+            "usage": _usage(final.usage),
+        }
+
+    return router
+
+
+def _streaming(events: AsyncIterator[str], job: Job) -> StreamingResponse:
+    async def guarded():
+        try:
+            async for event in events:
+                yield event
+        finally:
+            job.cancel()  # the client went away, or we are done: stop generating
+
+    return StreamingResponse(
+        guarded(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _chunks(job: Job, keepalive: float):
+    """Yield chunks, or None when nothing came for ``keepalive`` seconds (prefill)."""
+    while True:
+        try:
+            kind, value = await job.next(timeout=keepalive)
+        except asyncio.TimeoutError:
+            yield None
+            continue
+        if kind == "end":
+            return
+        if kind == "failed":
+            raise InternalError(f"generation failed: {value}")
+        yield value
+
+
+async def _chat_events(job, model, ident, created, mode, include_usage, keepalive):
+    def chunk(delta, finish=None, usage=None, choices=True):
+        payload = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
+            if choices
+            else [],
+        }
+        if usage is not None:
+            payload["usage"] = usage
+        return _sse(payload)
+
+    yield chunk({"role": "assistant", "content": ""})
+    section = None
+    final = None
+    try:
+        async for item in _chunks(job, keepalive):
+            if item is None:
+                yield ": keep-alive\n\n"
+                continue
+            if item.finish_reason is not None:
+                final = item
+            if not item.text:
+                continue
+            if item.channel == REASONING:
+                if mode == "hidden":
+                    continue
+                if mode == "inline":
+                    prefix = REASONING_HEADER if section != REASONING else ""
+                    section = REASONING
+                    yield chunk({"content": prefix + item.text})
+                else:
+                    yield chunk({"reasoning": item.text, "reasoning_content": item.text})
+                continue
+            prefix = ANSWER_AFTER_REASONING if mode == "inline" and section == REASONING else ""
+            section = "answer"
+            yield chunk({"content": prefix + item.text})
+    except MlxkError as error:
+        yield _sse(
+            {
+                "error": {
+                    "message": error.message,
+                    "type": error.kind.openai_type,
+                    "param": None,
+                    "code": error.code,
+                }
+            }
+        )
+        yield "data: [DONE]\n\n"
+        return
+    yield chunk({}, final.finish_reason if final else "stop")
+    if include_usage and final is not None:
+        yield chunk(None, usage=_usage(final.usage), choices=False)
+    yield "data: [DONE]\n\n"
+
+
+async def _completion_events(job, model, ident, created, include_usage, keepalive):
+    def chunk(text, finish=None, usage=None, choices=True):
+        payload = {
+            "id": ident,
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}]
+            if choices
+            else [],
+        }
+        if usage is not None:
+            payload["usage"] = usage
+        return _sse(payload)
+
+    final = None
+    try:
+        async for item in _chunks(job, keepalive):
+            if item is None:
+                yield ": keep-alive\n\n"
+                continue
+            if item.finish_reason is not None:
+                final = item
+            if item.text:
+                yield chunk(item.text)
+    except MlxkError as error:
+        yield _sse(
+            {
+                "error": {
+                    "message": error.message,
+                    "type": error.kind.openai_type,
+                    "param": None,
+                    "code": error.code,
+                }
+            }
+        )
+        yield "data: [DONE]\n\n"
+        return
+    yield chunk("", final.finish_reason if final else "stop")
+    if include_usage and final is not None:
+        yield chunk("", usage=_usage(final.usage), choices=False)
+    yield "data: [DONE]\n\n"
