@@ -50,8 +50,11 @@ def run_subprocess(argv: list[str], env: dict, stdin: str = "", timeout: float =
     return Result(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
+LONG_PROMPT = " ".join(["one two three four five six seven eight nine ten"] * 8)
+
+
 def _argv(command: str) -> list[str]:
-    words = shlex.split(command)
+    words = [LONG_PROMPT if w == "<long>" else w for w in shlex.split(command)]
     assert words[0] == "mlxk", f"commands start with mlxk: {command}"
     return words[1:]
 
@@ -204,3 +207,52 @@ def remove_revision(world, index, name, flags):
     world["result"] = run_in_process(
         ["rm", f"{name}@{commit[:10]}", *shlex.split(flags)], world["env"]
     )
+
+
+@when(parsers.parse('I chat with "{model}" typing "{lines}"'))
+def chat_typing(world, model, lines):
+    typed = lines.split("\\|") if "\\|" in lines else lines.split("|")
+    world["result"] = run_in_process(["run", model], world["env"], "\n".join(typed) + "\n")
+
+
+@when(parsers.parse('I chat with "{model}" typing "{lines}" with "{flags}"'))
+def chat_typing_flags(world, model, lines, flags):
+    world["result"] = run_in_process(
+        ["run", model, *shlex.split(flags)], world["env"], "\n".join(lines.split("|")) + "\n"
+    )
+
+
+@then(parsers.parse('the assistant\'s answers are "{answers}"'))
+def assistant_answers(world, answers):
+    out = world["result"].stdout
+    got = [part.split("\n\n")[0] for part in out.split("Assistant: ")[1:]]
+    assert got == answers.split("|"), out
+
+
+@then("the second turn reused cached prompt tokens")
+def second_turn_cached(world):
+    import re
+
+    lines = [line for line in world["result"].stderr.splitlines() if "cached" in line]
+    assert len(lines) == 2, world["result"].stderr
+    cached = [int(re.search(r"\((\d+) cached\)", line).group(1)) for line in lines]
+    assert cached[0] == 0 and cached[1] > 10, lines
+
+
+@when(parsers.parse('I run "{command}" into a pipe closed after {count:d} bytes'))
+def run_into_closed_pipe(world, command, count):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlxk", *_argv(command)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=world["env"],
+    )
+    proc.stdout.read(count)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    world["result"] = Result(_argv(command), proc.returncode, "", err.decode())
+
+
+@then("the process ended without a traceback")
+def ended_quietly(world):
+    result = world["result"]
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Error" not in result.stderr, result.stderr

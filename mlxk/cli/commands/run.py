@@ -122,7 +122,8 @@ def _timings(load_s: float, t) -> dict:
 def verbose_line(load_s: float, completion) -> str:
     t, u = completion.timings, completion.usage
     return (
-        f"[load {load_s:.2f}s | prompt {u.prompt_tokens} tok, {t.prefill_tokens_per_s:.1f} tok/s"
+        f"[load {load_s:.2f}s | prompt {u.prompt_tokens} tok ({u.cached_tokens} cached),"
+        f" {t.prefill_tokens_per_s:.1f} tok/s"
         f" | generated {u.completion_tokens} tok, {t.decode_tokens_per_s:.1f} tok/s"
         f" | first token {t.time_to_first_token_s * 1000:.0f} ms"
         f" | peak memory {t.peak_memory_bytes / 1e6:.1f} MB | finish {completion.finish_reason}]"

@@ -1,0 +1,79 @@
+"""The engine on real tiny models: streaming equals the fold, memory is given back."""
+
+from __future__ import annotations
+
+import gc
+
+import mlx.core as mx
+import pytest
+
+from mlxk.engine.chat import chat_prompt
+from mlxk.engine.generate import GenerationParams, complete, stream
+from mlxk.engine.model import load, loaded_model
+from mlxk.engine.prompt_cache import PromptCache
+from mlxk.testing.fixtures import build_cache
+
+MODELS = [
+    "mlx-community/TinyLlama-Chat-4bit",
+    "mlx-community/TinyQwen3-Think-4bit",
+    "mlx-community/tiny-gpt-oss-harmony",
+    "mlx-community/TinyLlama-Chat-sharded",
+]
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    return build_cache(tmp_path_factory.mktemp("engine") / "hub", MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_streamed_chunks_join_to_the_unstreamed_completion(repos, name):
+    with loaded_model(repos[name].snapshot) as loaded:
+        prompt = chat_prompt(loaded, [{"role": "user", "content": "Hi"}])
+        params = GenerationParams(max_tokens=64)
+        chunks = list(stream(loaded, prompt, params))
+        done = complete(loaded, prompt, params)
+    answer = "".join(c.text for c in chunks if c.channel == "answer")
+    reasoning = "".join(c.text for c in chunks if c.channel == "reasoning")
+    assert answer == done.text
+    assert (reasoning or None) == done.reasoning
+    assert chunks[-1].finish_reason == done.finish_reason == "stop"
+    assert [t for c in chunks for t in c.token_ids] == done.token_ids
+    assert done.usage.completion_tokens == len(done.token_ids)
+
+
+def test_unloading_gives_the_memory_back(repos):
+    gc.collect()
+    mx.clear_cache()
+    baseline = mx.get_active_memory()
+    loaded = load(repos["mlx-community/TinyLlama-Chat-sharded"].snapshot)
+    with_model = mx.get_active_memory()
+    assert with_model > baseline + 1_000_000, "the model did not allocate its weights"
+    from mlxk.engine.model import unload
+
+    unload(loaded)
+    del loaded
+    gc.collect()
+    assert mx.get_active_memory() <= baseline + 64 * 1024
+
+
+def test_the_prompt_cache_feeds_only_the_new_suffix(repos):
+    with loaded_model(repos["mlx-community/TinyLlama-Chat-4bit"].snapshot) as loaded:
+        cache = PromptCache(loaded.model)
+        history = [{"role": "user", "content": "Hi"}]
+        first = chat_prompt(loaded, history)
+        one = complete_with(loaded, first, cache)
+        history += [{"role": "assistant", "content": one.text},
+                    {"role": "user", "content": "Again"}]
+        second = chat_prompt(loaded, history)
+        two = complete_with(loaded, second, cache)
+        fresh = complete(loaded, second, GenerationParams(max_tokens=64))
+    assert one.usage.cached_tokens == 0
+    assert two.usage.cached_tokens >= len(first.token_ids)
+    assert two.text == fresh.text
+
+
+def complete_with(loaded, prompt, cache):
+    from mlxk.engine.generate import fold
+
+    return fold(stream(loaded, prompt, GenerationParams(max_tokens=64), cache))
