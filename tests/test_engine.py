@@ -63,8 +63,10 @@ def test_the_prompt_cache_feeds_only_the_new_suffix(repos):
         history = [{"role": "user", "content": "Hi"}]
         first = chat_prompt(loaded, history)
         one = complete_with(loaded, first, cache)
-        history += [{"role": "assistant", "content": one.text},
-                    {"role": "user", "content": "Again"}]
+        history += [
+            {"role": "assistant", "content": one.text},
+            {"role": "user", "content": "Again"},
+        ]
         second = chat_prompt(loaded, history)
         two = complete_with(loaded, second, cache)
         fresh = complete(loaded, second, GenerationParams(max_tokens=64))

@@ -98,7 +98,7 @@ def test_ruff_is_clean():
     if not Path(ruff).exists():
         pytest.fail("ruff is not installed; it is part of the test extra")
     proc = subprocess.run(
-        [ruff, "check", "mlxk", "tests", "features", "benchmarks"],
+        [ruff, "check", "mlxk", "tests", "features", "benchmarks", "conftest.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,

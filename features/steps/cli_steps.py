@@ -243,7 +243,9 @@ def second_turn_cached(world):
 def run_into_closed_pipe(world, command, count):
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlxk", *_argv(command)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=world["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=world["env"],
     )
     proc.stdout.read(count)
     proc.stdout.close()
