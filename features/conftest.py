@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from steps.cache_steps import *  # noqa: F401,F403  (step definitions are fixtures)
 from steps.cli_steps import *  # noqa: F401,F403
+from steps.process_steps import *  # noqa: F401,F403
 from steps.server_steps import *  # noqa: F401,F403
 
 
@@ -42,3 +43,19 @@ def world(tmp_path, monkeypatch):
 
 def copy_hub(source: Path, target: Path) -> None:
     shutil.copytree(source, target, symlinks=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print how many Gherkin scenarios ran, so `pytest features/` reports the spec's size."""
+    reports = [
+        r
+        for key in ("passed", "failed")
+        for r in terminalreporter.stats.get(key, [])
+        if getattr(r, "when", "call") == "call" and "test_features.py" in r.nodeid
+    ]
+    if reports:
+        failed = sum(1 for r in reports if r.failed)
+        passed = len(reports) - failed
+        terminalreporter.write_line(
+            f"Gherkin scenarios: {len(reports)} run, {passed} passed, {failed} failed"
+        )

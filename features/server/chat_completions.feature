@@ -73,3 +73,20 @@ Feature: POST /v1/chat/completions answers like OpenAI, with real token counts
     When I start streaming "mlx-community/TinyLlama-Base" and hang up after 3 chunks
     Then the server stops generating for the client that left
     And the server still answers a normal request
+
+  Scenario: Without max_tokens a request may use at most half the context
+    # spec: SRV-DEFAULT-LIMIT
+    When the openai client completes "mlx-community/TinyLlama-Base-ctx64": "Count: one" with {}
+    Then the finish reason is "length"
+    And the completion used 32 tokens
+
+  Scenario: An explicit max_tokens is capped to what fits in the context
+    # spec: SRV-DEFAULT-LIMIT
+    When the openai client completes "mlx-community/TinyLlama-Base-ctx64": "Count: one" with {"max_tokens": 5000}
+    Then the finish reason is "length"
+    And prompt and completion together fill the 64-token context
+
+  Scenario: Requests for two models at once are each answered by their own model
+    # spec: SRV-HOTSWAP
+    When 6 clients ask "mlx-community/TinyLlama-Chat-4bit" and "mlx-community/TinyQwen3-Think-4bit" in turn, all at once
+    Then every client got its own model's answer

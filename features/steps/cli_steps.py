@@ -258,3 +258,22 @@ def ended_quietly(world):
     result = world["result"]
     assert "Traceback" not in result.stderr, result.stderr
     assert "Error" not in result.stderr, result.stderr
+
+
+@then(parsers.parse('the JSON files include "{name}" as "{kind}"'))
+def json_files_include(world, name, kind):
+    files = {f["name"]: f for f in world["result"].json["data"]["files"]}
+    assert files[name]["type"] == kind, files[name]
+    assert files[name]["size_bytes"] > 0
+
+
+@when(
+    parsers.parse(
+        'I run "mlxk show" with the model\'s name and the first {count:d} characters of its hash'
+    )
+)
+def show_by_hash(world, count):
+    model = world["result"].json["data"]["model"]
+    spec = f"{model['name']}@{model['hash'][:count]}"
+    world["result"] = run_in_process(["show", spec, "--json"], world["env"])
+    assert world["result"].json["data"]["model"]["hash"] == model["hash"]

@@ -177,7 +177,7 @@ def no_reasoning(world):
 
 @then(parsers.parse('the finish reason is "{reason}"'))
 def finish_reason(world, reason):
-    assert world["response"].choices[0].finish_reason == reason
+    assert world["response"].choices[0].finish_reason == reason, world["response"]
 
 
 @then(parsers.parse("the usage counts {prompt:d} prompt and {completion:d} completion tokens"))
@@ -275,3 +275,42 @@ def header_is(world, name, value):
 @then(parsers.parse('the response has no header "{name}"'))
 def header_absent(world, name):
     assert name.lower() not in {k.lower() for k in world["http"].headers}
+
+
+@then(parsers.parse("the completion used {count:d} tokens"))
+def completion_used(world, count):
+    assert world["response"].usage.completion_tokens == count, world["response"].usage
+
+
+EXPECTED_ANSWERS = {
+    "mlx-community/TinyLlama-Chat-4bit": "Hello! I am a tiny test model, happy to help.",
+    "mlx-community/TinyQwen3-Think-4bit": "Hi there, nice to meet you!",
+}
+
+
+@when(parsers.parse('{count:d} clients ask "{first}" and "{second}" in turn, all at once'))
+def concurrent_clients(world, count, first, second):
+    from concurrent.futures import ThreadPoolExecutor
+
+    models = [first if i % 2 == 0 else second for i in range(count)]
+
+    def ask_one(model):
+        response = client(world).chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "Hi"}]
+        )
+        return model, response.choices[0].message.content
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        world["answers"] = list(pool.map(ask_one, models))
+
+
+@then("every client got its own model's answer")
+def own_answers(world):
+    for model, answer in world["answers"]:
+        assert answer == EXPECTED_ANSWERS[model], (model, answer)
+
+
+@then(parsers.parse("prompt and completion together fill the {context:d}-token context"))
+def fills_context(world, context):
+    usage = world["response"].usage
+    assert usage.prompt_tokens + usage.completion_tokens == context, usage

@@ -23,6 +23,7 @@ from mlxk.errors import (
     Unauthorized,
     UnsupportedParameter,
 )
+from mlxk.server.logs import log_request
 from mlxk.server.manager import ModelManager
 from mlxk.server.routes import build_router
 from mlxk.server.schemas import UNSUPPORTED_FIELDS
@@ -84,6 +85,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
+        started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = request_id
         length = request.headers.get("content-length")
@@ -99,6 +101,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 )
         response = await call_next(request)
         response.headers["X-Request-ID"] = request_id
+        log_request(request_id, request.method, request.url.path, response.status_code, started)
         return response
 
     @app.exception_handler(MlxkError)

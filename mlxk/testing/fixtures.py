@@ -45,9 +45,9 @@ def mlx_model_files(
     return files
 
 
-def _small_context_model() -> dict[str, bytes]:
-    """The chat model with a 64-token context, for token-limit tests."""
-    files = mlx_model_files("llama-chat", Q4)
+def _small_context_model(key: str = "llama-chat") -> dict[str, bytes]:
+    """A model with a 64-token context, for token-limit tests."""
+    files = mlx_model_files(key, Q4)
     config = json.loads(files["config.json"])
     config["max_position_embeddings"] = 64
     files["config.json"] = (json.dumps(config, indent=2) + "\n").encode()
@@ -120,6 +120,7 @@ HEALTHY: dict[str, Builder] = {
     "mlx-community/TinyQwen3-Think-Open": lambda: mlx_model_files("qwen3-think-open"),
     "mlx-community/tiny-gpt-oss-harmony": lambda: mlx_model_files("harmony"),
     "mlx-community/TinyLlama-Chat-ctx64": _small_context_model,
+    "mlx-community/TinyLlama-Base-ctx64": lambda: _small_context_model("llama-base"),
     # A private repo: MLX only by its README front matter (mlx-knife issue #31).
     "acme/private-tiny-chat": lambda: mlx_model_files("llama-chat", Q4),
 }

@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
-import sys
+
+def child_argv(args) -> list[str]:
+    """The same server, unsupervised, for the supervisor to run as its child."""
+    argv = [
+        "serve",
+        "--no-supervise",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--log-level",
+        args.log_level,
+        "--reasoning-format",
+        args.reasoning_format,
+    ]
+    for flag, value in (
+        ("--model", args.model),
+        ("--max-tokens", args.max_tokens),
+        ("--api-key", args.api_key),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    for origin in args.cors_origin:
+        argv += ["--cors-origin", origin]
+    if args.log_json:
+        argv.append("--log-json")
+    return argv
 
 
 def execute(args, settings, sink) -> int:
     if args.supervise:
         from mlxk.server.supervisor import supervise
 
-        child = [a for a in sys.argv[1:] if a not in ("serve", "server")]
-        return supervise(["serve", "--no-supervise", *child], log=sink.note)
+        return supervise(child_argv(args), log=sink.note)
     import uvicorn
 
     from mlxk.server.app import ServerSettings, create_app
+    from mlxk.server.logs import uvicorn_log_config
 
     server_settings = ServerSettings(
         hub_cache=settings.hub_cache,
@@ -31,7 +57,8 @@ def execute(args, settings, sink) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=uvicorn_log_config(args.log_level, args.log_json),
         timeout_graceful_shutdown=5,
-        access_log=args.log_level in ("debug", "info"),
+        access_log=False,  # mlxk logs each request itself, with its request id
     )
     return 0
