@@ -82,12 +82,6 @@ def safetensors_header(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def files_of(snapshot: Path) -> list[Path]:
-    if not snapshot.is_dir():
-        return []
-    return sorted(p for p in snapshot.rglob("*") if p.is_file() or p.is_symlink())
-
-
 def _tags(fm: dict) -> set[str]:
     tags = fm.get("tags") or []
     if isinstance(tags, str):

@@ -10,6 +10,7 @@ import ast
 import hashlib
 import importlib.util
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -80,45 +81,57 @@ def _check_weight(path: Path) -> str | None:
     return None
 
 
-def check_integrity(repo_path: Path, snapshot: Path | None) -> Verdict:
+def check_integrity(
+    repo_path: Path, snapshot: Path | None, files: dict[str, int | None] | None = None
+) -> Verdict:
+    """``files`` is the snapshot's listing (``scan.list_files``), when already at hand."""
     if snapshot is None or not snapshot.is_dir():
         return Verdict(False, "no snapshot in the cache (download incomplete or removed)")
-    incomplete = sorted((repo_path / "blobs").glob("*.incomplete"))
+    incomplete = [e.name for e in _scandir(repo_path / "blobs") if e.name.endswith(".incomplete")]
     if incomplete:
         return Verdict(
             False,
             f"partial download: {len(incomplete)} file(s) incomplete "
             "(run 'mlxk pull' again, or 'mlxk rm')",
         )
-    broken = [p for p in snapshot.rglob("*") if p.is_symlink() and not p.exists()]
+    if files is None:
+        from mlxk.cache.scan import list_files
+
+        files = list_files(snapshot)
+    broken = [name for name, size in files.items() if size is None]
     if broken:
-        return Verdict(False, f"{broken[0].name} is missing (its blob is gone)")
-    config_path = snapshot / "config.json"
-    has_gguf = any(snapshot.glob("*.gguf"))
-    if not config_path.exists() and not has_gguf:
+        return Verdict(False, f"{Path(broken[0]).name} is missing (its blob is gone)")
+    top_level = [name for name in files if "/" not in name]
+    has_gguf = any(name.endswith(".gguf") for name in top_level)
+    if "config.json" not in files and not has_gguf:
         return Verdict(False, "config.json is missing")
-    if config_path.exists():
+    if "config.json" in files:
         try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
+            config = json.loads((snapshot / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return Verdict(False, "config.json is not valid JSON")
         if not isinstance(config, dict) or not config:
             return Verdict(False, "config.json is empty or not an object")
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-        index_path = snapshot / index_name
-        if index_path.exists():
-            return _check_index(snapshot, index_path)
-    weights = sorted(p for p in snapshot.iterdir() if p.name.endswith(WEIGHT_SUFFIXES))
+        if index_name in files:
+            return _check_index(snapshot, snapshot / index_name)
+    weights = [snapshot / name for name in top_level if name.endswith(WEIGHT_SUFFIXES)]
     if not weights:
         return Verdict(False, "no weight files (.safetensors, .bin or .gguf)")
-    shards = [m for m in (SHARD.match(p.name) for p in weights) if m]
-    if shards:
+    if any(SHARD.match(p.name) for p in weights):
         return Verdict(False, "sharded weights without model.safetensors.index.json")
     for path in weights:
         problem = _check_weight(path)
         if problem:
             return Verdict(False, problem)
     return HEALTHY
+
+
+def _scandir(path: Path) -> list:
+    try:
+        return list(os.scandir(path))
+    except OSError:
+        return []
 
 
 def _check_index(snapshot: Path, index_path: Path) -> Verdict:

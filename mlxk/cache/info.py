@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlxk.cache import detect, health
 from mlxk.cache.naming import resolve
-from mlxk.cache.scan import CachedRepo, Snapshot
+from mlxk.cache.scan import CachedRepo, Snapshot, list_files
 from mlxk.errors import ModelNotRunnable, ModelUnhealthy
 
 
@@ -64,28 +64,16 @@ class ModelInfo:
         }
 
 
-def snapshot_size(snapshot: Path | None) -> int:
-    if snapshot is None:
-        return 0
-    total = 0
-    for path in snapshot.rglob("*"):
-        try:
-            if path.is_file():
-                total += path.stat().st_size
-        except OSError:
-            continue
-    return total
-
-
 def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
     snapshot = snapshot or repo.current
     path = snapshot.path if snapshot else None
-    files = detect.files_of(path) if path else []
+    listing = list_files(path) if path else {}
+    files = [path / name for name in listing]
     config = detect.read_json(path / "config.json") if path else None
     fm = detect.front_matter(path) if path else {}
     framework = detect.detect_framework(repo.name, path, files, fm, config) if path else "Unknown"
     model_type = detect.detect_model_type(config, fm, path) if path else "unknown"
-    integrity = health.check_integrity(repo.path, path)
+    integrity = health.check_integrity(repo.path, path, listing)
     runtime = (
         health.check_runtime(framework, config, path, model_type)
         if integrity.ok
@@ -95,7 +83,7 @@ def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
     return ModelInfo(
         name=repo.name,
         hash=snapshot.hash if snapshot else None,
-        size_bytes=snapshot_size(path),
+        size_bytes=sum(size or 0 for size in listing.values()),
         last_modified=modified,
         framework=framework,
         model_type=model_type,

@@ -7,6 +7,7 @@ the same conventions (``models--org--name``, ``snapshots/<commit>``, ``refs/<ref
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -93,3 +94,28 @@ def scan(hub: Path) -> list[CachedRepo]:
         if entry.name.startswith(REPO_PREFIX) and entry.is_dir()
     ]
     return sorted(repos, key=lambda r: r.name.lower())
+
+
+def list_files(snapshot: Path) -> dict[str, int | None]:
+    """Every file under a snapshot, by relative path: its size, or None for a dead link.
+
+    One ``os.scandir`` walk with one ``stat`` per file: list, health and show share it.
+    """
+    found: dict[str, int | None] = {}
+    stack = [("", str(snapshot))]
+    while stack:
+        prefix, directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            rel = prefix + entry.name
+            try:
+                if entry.is_dir():
+                    stack.append((rel + "/", entry.path))
+                    continue
+                found[rel] = entry.stat().st_size
+            except OSError:
+                found[rel] = None
+    return dict(sorted(found.items()))
