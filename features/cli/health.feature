@@ -48,3 +48,23 @@ Feature: mlxk health tells complete, runnable models from broken ones
     When I run "mlxk health TinyLlama-Chat-4bit --deep --json"
     Then the exit code is 0
     And the JSON field "data.healthy.0.reason" is "all files match their hashes"
+
+  Scenario: A corrupt config.json is reported, and list and show still work
+    # spec: CACHE-BAD-CONFIG
+    Given a cache with these models:
+      | name             | kind      | revisions |
+      | acme/Good-Chat   | chat-4bit | 1         |
+      | acme/Bad-Config  | chat-4bit | 1         |
+    And the config.json of "acme/Bad-Config" is replaced by "{not json"
+    When I run "mlxk health acme/Bad-Config --json"
+    Then the exit code is 1
+    And the JSON field "data.unhealthy.0.reason" is "config.json is not valid JSON"
+    When I run "mlxk list --json"
+    Then the exit code is 0
+    And the JSON field "data.count" is 2
+    When I run "mlxk show acme/Bad-Config"
+    Then the exit code is 0
+    And stdout contains "Health: unhealthy"
+    When I run "mlxk list --all --health"
+    Then stdout contains "unhealthy"
+    And stdout contains "config.json is not valid JSON"

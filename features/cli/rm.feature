@@ -66,3 +66,12 @@ Feature: mlxk rm removes what was asked for and nothing else
     Then the exit code is 0
     And the JSON field "data.action" is "delete_hash"
     And the cache still has "mlx-community/Alpha-Base" with 1 revision(s)
+
+  Scenario: In a terminal rm asks first and removes only on yes
+    # spec: CACHE-RM-CONFIRM
+    When I run "mlxk rm acme/Beta-Chat" in a terminal and answer "n"
+    Then the exit code is 1
+    And the cache still has "acme/Beta-Chat" with 1 revision(s)
+    When I run "mlxk rm acme/Beta-Chat" in a terminal and answer "y"
+    Then the exit code is 0
+    And the cache no longer has "acme/Beta-Chat"

@@ -139,3 +139,13 @@ def cache_still_has(world, name, count):
 def outside_untouched(world):
     for path in world.get("outside", []):
         assert path.read_text() == "precious"
+
+
+@given(parsers.parse('the config.json of "{name}" is replaced by "{text}"'))
+def corrupt_config(world, name, text):
+    from mlxk.cache.scan import read_repo, repo_dir_name
+
+    snapshot = read_repo(world["hub"] / repo_dir_name(name)).current.path
+    link = snapshot / "config.json"
+    link.unlink()  # the blob may be shared; give this snapshot its own bad copy
+    link.write_text(text)

@@ -277,3 +277,37 @@ def show_by_hash(world, count):
     spec = f"{model['name']}@{model['hash'][:count]}"
     world["result"] = run_in_process(["show", spec, "--json"], world["env"])
     assert world["result"].json["data"]["model"]["hash"] == model["hash"]
+
+
+@when(parsers.parse('I run "{command}" in a terminal and answer "{answer}"'))
+def run_in_terminal(world, command, answer):
+    import os
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: mlxk with the pty as its terminal
+        os.execve(sys.executable, [sys.executable, "-m", "mlxk", *_argv(command)], world["env"])
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"[y/N]" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                seen += os.read(fd, 1024)
+            except OSError:
+                break
+    assert b"[y/N]" in seen, seen
+    os.write(fd, answer.encode() + b"\n")
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    world["result"] = Result(
+        _argv(command), os.waitstatus_to_exitcode(status), seen.decode(errors="replace"), ""
+    )
