@@ -90,3 +90,8 @@ Feature: POST /v1/chat/completions answers like OpenAI, with real token counts
     # spec: SRV-HOTSWAP
     When 6 clients ask "mlx-community/TinyLlama-Chat-4bit" and "mlx-community/TinyQwen3-Think-4bit" in turn, all at once
     Then every client got its own model's answer
+
+  Scenario: Message content may be a list of text parts
+    # spec: SRV-CONTENT-PARTS
+    When the openai client asks "mlx-community/TinyLlama-Chat-4bit" with the content parts "I like" and " banana"
+    Then the answer is "You mentioned the fruit earlier."

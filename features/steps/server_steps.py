@@ -314,3 +314,15 @@ def own_answers(world):
 def fills_context(world, context):
     usage = world["response"].usage
     assert usage.prompt_tokens + usage.completion_tokens == context, usage
+
+
+@when(
+    parsers.parse(
+        'the openai client asks "{model}" with the content parts "{first}" and "{second}"'
+    )
+)
+def ask_parts(world, model, first, second):
+    parts = [{"type": "text", "text": first}, {"type": "text", "text": second}]
+    world["response"] = client(world).chat.completions.create(
+        model=model, messages=[{"role": "user", "content": parts}]
+    )
