@@ -93,6 +93,90 @@ def _sampling(params: GenerationParams):
     return sampler, processors
 
 
+class TokenPipeline:
+    """One sequence's sampled tokens in, chunks out.
+
+    Detokenizes (mlx-lm's streaming detokenizer, copied once per sequence), holds back
+    what may be a stop string, splits reasoning from answer, counts tokens and times
+    them. Single and batched generation both feed tokens through it, so their output
+    is the same by construction.
+    """
+
+    def __init__(
+        self, loaded: LoadedModel, prompt: Prompt, params: GenerationParams, cached_tokens: int = 0
+    ):
+        style = detect_style(set(loaded.special_tokens), prompt.text)
+        if not params.split_reasoning:
+            style = detect_style(set(), "")
+        self.splitter = ReasoningSplitter(style, strip_tokens=tuple(sorted(loaded.special_tokens)))
+        self.stops = StopStringFilter(params.stop)
+        self.detokenizer = loaded.tokenizer.detokenizer
+        self.eos = loaded.eos_token_ids
+        self.max_tokens = params.max_tokens
+        self.prompt_tokens = len(prompt.token_ids)
+        self.cached_tokens = cached_tokens
+        self.sampled: list[int] = []
+        self.generated = 0
+        self.finish_reason: str | None = None
+        self.started = time.perf_counter()
+        self.first_token_at: float | None = None
+        self.prefill_tokens_per_s = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+    def feed(self, token: int) -> list[Chunk]:
+        """Chunks for one sampled token; after the last one, ``done`` is true."""
+        if self.done:
+            return []
+        token = int(token)
+        self.sampled.append(token)
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+            prefill = max(self.first_token_at - self.started, 1e-9)
+            self.prefill_tokens_per_s = (self.prompt_tokens - self.cached_tokens) / prefill
+        if token in self.eos:
+            self.finish_reason = "stop"
+            return []
+        self.generated += 1
+        self.detokenizer.add_token(token)
+        visible = self.stops.feed(self.detokenizer.last_segment)
+        chunks = _chunks(self.splitter.feed(visible), (token,))
+        if self.stops.stopped:
+            self.finish_reason = "stop"
+        elif self.generated >= self.max_tokens:
+            self.finish_reason = "length"
+        return chunks
+
+    def finish(self, reason: str | None = None, peak_memory_bytes: int = 0) -> list[Chunk]:
+        """Flush what is held back and close with the finish reason, usage and timings."""
+        if not self.done:
+            self.finish_reason = reason or "length"
+        tail = ""
+        if not self.stops.stopped:
+            self.detokenizer.finalize()
+            tail = self.stops.feed(self.detokenizer.last_segment)
+        pieces = self.splitter.feed(tail + self.stops.finish()) + self.splitter.finish()
+        ended = time.perf_counter()
+        first = self.first_token_at or ended
+        decode_time = max(ended - first, 1e-9)
+        final = Chunk(
+            finish_reason=self.finish_reason,
+            usage=Usage(self.prompt_tokens, self.generated, self.cached_tokens),
+            timings=Timings(
+                time_to_first_token_s=first - self.started,
+                prefill_tokens_per_s=self.prefill_tokens_per_s,
+                decode_tokens_per_s=(self.generated - 1) / decode_time
+                if self.generated > 1
+                else 0.0,
+                total_s=ended - self.started,
+                peak_memory_bytes=peak_memory_bytes,
+            ),
+        )
+        return _chunks(pieces, ()) + [final]
+
+
 def stream(
     loaded: LoadedModel,
     prompt: Prompt,
@@ -101,83 +185,45 @@ def stream(
 ) -> Iterator[Chunk]:
     """Generate from ``prompt``; with ``prompt_cache``, feed only what it lacks."""
     import mlx.core as mx
-    from mlx_lm.generate import stream_generate
+    from mlx_lm.generate import generate_step
 
     if params.seed is not None:
         mx.random.seed(params.seed)
     sampler, processors = _sampling(params)
-    style = detect_style(set(loaded.special_tokens), prompt.text)
-    if not params.split_reasoning:
-        style = detect_style(set(), "")
-    never_shown = tuple(sorted(loaded.special_tokens))
-    splitter = ReasoningSplitter(style, strip_tokens=never_shown)
-    stops = StopStringFilter(params.stop)
-
-    started = time.perf_counter()
-    first_token_at: float | None = None
-    generated = 0
-    finish_reason = "length"
-    last = None
     mx.reset_peak_memory()
     to_feed, cached = list(prompt.token_ids), 0
     extra = {}
     if prompt_cache is not None:
         to_feed, cached = prompt_cache.prepare(prompt.token_ids)
         extra["prompt_cache"] = prompt_cache.cache
-    sampled: list[int] = []
-    responses = stream_generate(
-        loaded.model,
-        loaded.tokenizer,
+    pipeline = TokenPipeline(loaded, prompt, params, cached)
+    tokens = generate_step(
         mx.array(to_feed),
+        loaded.model,
         max_tokens=params.max_tokens,
         sampler=sampler,
         logits_processors=processors,
         **extra,
     )
     try:
-        for response in responses:
-            last = response
-            sampled.append(int(response.token))
-            is_end = response.finish_reason == "stop" and response.token in loaded.eos_token_ids
-            if first_token_at is None:
-                first_token_at = time.perf_counter()
-            if not is_end:
-                generated += 1
-            visible = stops.feed(response.text)
-            ids = () if is_end else (int(response.token),)
-            yield from _chunks(splitter.feed(visible), ids)
-            if stops.stopped:
-                finish_reason = "stop"
+        for token, _logprobs in tokens:
+            yield from pipeline.feed(token)
+            if pipeline.done:
                 break
-            if response.finish_reason is not None:
-                finish_reason = response.finish_reason
     finally:
-        responses.close()
+        tokens.close()
         if prompt_cache is not None:
-            prompt_cache.record(to_feed + sampled)
-    yield from _chunks(splitter.feed(stops.finish()) + splitter.finish(), ())
-    ended = time.perf_counter()
-    ttft = (first_token_at or ended) - started
-    decode_time = max(ended - (first_token_at or ended), 1e-9)
-    yield Chunk(
-        finish_reason=finish_reason,
-        usage=Usage(len(prompt.token_ids), generated, cached),
-        timings=Timings(
-            time_to_first_token_s=ttft,
-            prefill_tokens_per_s=getattr(last, "prompt_tps", 0.0) or 0.0,
-            decode_tokens_per_s=(generated - 1) / decode_time if generated > 1 else 0.0,
-            total_s=ended - started,
-            peak_memory_bytes=int(mx.get_peak_memory()),
-        ),
-    )
+            prompt_cache.record(to_feed + pipeline.sampled)
+    yield from pipeline.finish(peak_memory_bytes=int(mx.get_peak_memory()))
 
 
-def _chunks(pieces: list[tuple[str, str]], ids: tuple[int, ...]) -> Iterator[Chunk]:
-    if not pieces and ids:
-        yield Chunk(token_ids=ids)
-        return
-    for i, (channel, text) in enumerate(pieces):
-        yield Chunk(text=text, channel=channel, token_ids=ids if i == 0 else ())
+def _chunks(pieces: list[tuple[str, str]], ids: tuple[int, ...]) -> list[Chunk]:
+    if not pieces:
+        return [Chunk(token_ids=ids)] if ids else []
+    return [
+        Chunk(text=text, channel=channel, token_ids=ids if i == 0 else ())
+        for i, (channel, text) in enumerate(pieces)
+    ]
 
 
 def fold(chunks: Iterator[Chunk], on_chunk=None) -> Completion:
