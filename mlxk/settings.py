@@ -15,6 +15,7 @@ class Settings:
     hf_endpoint: str | None = None
     hf_token: str | None = None
     offline: bool = False
+    memory_limit: int | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -30,4 +31,35 @@ class Settings:
             hf_endpoint=env.get("HF_ENDPOINT") or None,
             hf_token=env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or None,
             offline=(env.get("HF_HUB_OFFLINE", "") or "").lower() in {"1", "true", "yes"},
+            memory_limit=parse_bytes(env.get("MLXK_MEMORY_LIMIT")),
         )
+
+
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 10**3,
+    "KB": 10**3,
+    "M": 10**6,
+    "MB": 10**6,
+    "G": 10**9,
+    "GB": 10**9,
+    "T": 10**12,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+}
+
+
+def parse_bytes(text: str | None) -> int | None:
+    """``"8GB"``, ``"512MiB"``, ``"1000"`` -> bytes; empty or unparsable -> None."""
+    if not text:
+        return None
+    value = text.strip().upper()
+    number = value.rstrip("KMGTIB")
+    unit = value[len(number) :]
+    try:
+        return int(float(number) * _UNITS[unit])
+    except (ValueError, KeyError):
+        return None

@@ -121,6 +121,30 @@ def build_parser() -> Parser:
             "--reasoning-format", default="separate", choices=["separate", "hidden", "inline"]
         )
         p.add_argument(
+            "--max-concurrency",
+            type=int,
+            default=4,
+            help="requests decoded together in one batch (default 4)",
+        )
+        p.add_argument(
+            "--queue-size",
+            type=int,
+            default=32,
+            help="requests that may wait beyond that; more get a 503",
+        )
+        p.add_argument(
+            "--prompt-cache",
+            default="256MB",
+            help="bytes of KV cache kept for shared prefixes (0 = off)",
+        )
+        p.add_argument(
+            "--idle-unload",
+            type=float,
+            metavar="SECONDS",
+            help="free the model after this long without requests",
+        )
+        p.add_argument("--metrics", action="store_true", help="serve GET /metrics")
+        p.add_argument(
             "--no-supervise",
             dest="supervise",
             action="store_false",

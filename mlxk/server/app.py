@@ -25,6 +25,7 @@ from mlxk.errors import (
 )
 from mlxk.server.logs import log_request
 from mlxk.server.manager import ModelManager
+from mlxk.server.metrics import build_metrics_router
 from mlxk.server.routes import build_router
 from mlxk.server.schemas import UNSUPPORTED_FIELDS
 
@@ -41,6 +42,12 @@ class ServerSettings:
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
     keepalive_seconds: float = 10.0
+    max_concurrency: int = 4
+    queue_size: int = 32
+    prompt_cache_bytes: int = 256 * 1024 * 1024
+    idle_unload: float | None = None
+    memory_limit: int | None = None
+    metrics: bool = False
     log_json: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -54,7 +61,9 @@ def error_response(error: MlxkError, request_id: str | None = None) -> JSONRespo
             "code": error.code,
         }
     }
-    headers = {"X-Request-ID": request_id} if request_id else None
+    headers = {"X-Request-ID": request_id} if request_id else {}
+    if error.details.get("retry_after") is not None:
+        headers["Retry-After"] = str(error.details["retry_after"])
     return JSONResponse(body, status_code=error.kind.http_status, headers=headers)
 
 
@@ -64,7 +73,15 @@ def _param_of(loc) -> str | None:
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
-    manager = ModelManager(settings.hub_cache, default_max_tokens=settings.max_tokens)
+    manager = ModelManager(
+        settings.hub_cache,
+        default_max_tokens=settings.max_tokens,
+        max_concurrency=settings.max_concurrency,
+        queue_size=settings.queue_size,
+        cache_bytes=settings.prompt_cache_bytes,
+        idle_unload=settings.idle_unload,
+        memory_limit=settings.memory_limit,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -148,6 +165,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return JSONResponse(body, status_code=error.status_code)
 
     app.include_router(build_router(settings, manager))
+    if settings.metrics:
+        app.include_router(build_metrics_router(manager))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

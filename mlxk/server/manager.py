@@ -1,26 +1,28 @@
-"""The server's one door to models: load, hot-swap, generate, on one worker thread.
+"""The server's one door to models: admission, continuous batching, hot-swap, idle unload.
 
-All mlx work (load, generate, free) runs on a single worker thread, so the event loop
-never blocks and two requests never touch the model at once. A job names the model it
-needs; the worker loads it first when another one is resident (freeing the old one
-before loading), so a request is always served by the model it asked for, even when
-swaps are queued between requests.
+All mlx work runs on one worker thread, so the event loop never blocks and nothing
+else touches the model. Requests for the loaded model join the running batch between
+decode steps (``mlxk.engine.batch``); a request for another model waits until the
+batch has drained, then the worker frees the old model and loads the new one, so every
+request is answered by the model it named. Requests that no longer fit (running plus
+queued beyond the bound) are refused at once with ``server_busy`` (HTTP 503).
 
 A job reports through an asyncio queue: first ``("ready", prepared)`` or
-``("error", exc)``, then its chunks, then ``("end", None)``. The route can therefore
-answer a bad request with a 4xx before it commits to a 200 stream.
+``("error", exc)``, then ``("chunk", chunk)`` items, then ``("end", None)``; the route
+can therefore answer a bad request with a 4xx before it commits to a 200 stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxk.cache.info import ModelInfo, resolve_runnable
-from mlxk.errors import MlxkError
+from mlxk.errors import MlxkError, ServerBusy
 
 
 @dataclass
@@ -39,90 +41,81 @@ class GenerationRequest:
     default_fraction: float = 0.5
 
 
+@dataclass
+class _Pending:
+    request: GenerationRequest
+    emit: object
+    cancelled: threading.Event
+    info: ModelInfo | None = None
+    load_only: bool = False
+
+
+@dataclass
+class Metrics:
+    requests: int = 0
+    completed: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_seconds: list[float] = field(default_factory=list)
+    decode_tokens_per_s: list[float] = field(default_factory=list)
+
+
 class ModelManager:
-    def __init__(self, hub: Path, *, default_max_tokens: int | None = None):
+    def __init__(
+        self,
+        hub: Path,
+        *,
+        default_max_tokens: int | None = None,
+        max_concurrency: int = 4,
+        queue_size: int = 32,
+        cache_bytes: int = 256 * 1024 * 1024,
+        idle_unload: float | None = None,
+        memory_limit: int | None = None,
+    ):
         self.hub = hub
         self.default_max_tokens = default_max_tokens
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlxk-model")
-        self._loaded = None  # mlxk.engine.model.LoadedModel, touched only on the worker
-        self._loaded_name: str | None = None
+        self.max_concurrency = max(1, max_concurrency)
+        self.queue_size = max(0, queue_size)
+        self.cache_bytes = cache_bytes
+        self.idle_unload = idle_unload
+        self.memory_limit = memory_limit
+        self.metrics = Metrics()
         self.state = "idle"
-        self._count_lock = threading.Lock()
-        self.active = 0  # generations running or queued
-        self.generated_tokens = 0  # total, for tests and metrics
+        self._cv = threading.Condition()
+        self._pending: deque[_Pending] = deque()
+        self._active: dict[int, _Pending] = {}
+        self._loaded = None
+        self._loaded_name: str | None = None
+        self._loaded_bytes = 0
+        self._batch = None
+        self._last_used = time.monotonic()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
 
+    # -- read by routes ------------------------------------------------------------
     @property
     def loaded_name(self) -> str | None:
         return self._loaded_name
 
-    # -- worker-thread side --------------------------------------------------------
-    def _ensure(self, info: ModelInfo):
-        if self._loaded is not None and self._loaded_name == info.name:
-            return self._loaded
-        from mlxk.engine.model import load, unload
+    @property
+    def loaded_bytes(self) -> int:
+        return self._loaded_bytes
 
-        if self._loaded is not None:
-            unload(self._loaded)
-            self._loaded, self._loaded_name = None, None
-        self.state = "loading"
-        try:
-            self._loaded = load(info.snapshot_path)
-            self._loaded_name = info.name
-        finally:
-            self.state = "ready" if self._loaded is not None else "idle"
-        return self._loaded
+    @property
+    def active(self) -> int:
+        return len(self._pending) + len(self._active)
 
-    def _unload(self) -> None:
-        if self._loaded is not None:
-            from mlxk.engine.model import unload
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
 
-            unload(self._loaded)
-        self._loaded, self._loaded_name, self.state = None, None, "idle"
-
-    def _generate(self, request: GenerationRequest, emit, cancelled: threading.Event) -> None:
-        from mlxk.engine.chat import chat_prompt, raw_prompt
-        from mlxk.engine.generate import GenerationParams, stream
-        from mlxk.engine.limits import max_new_tokens
-
-        try:
-            info = resolve_runnable(self.hub, request.model)
-            loaded = self._ensure(info)
-            if request.messages is not None:
-                prompt = chat_prompt(loaded, request.messages)
-            else:
-                prompt = raw_prompt(loaded, request.prompt or "")
-            requested = request.params.pop("max_tokens", None)
-            if requested is None and self.default_max_tokens is not None:
-                requested = self.default_max_tokens
-            max_tokens = max_new_tokens(
-                len(prompt.token_ids),
-                loaded.context_length,
-                requested,
-                default_fraction=request.default_fraction,
-            )
-            params = GenerationParams(max_tokens=max_tokens, **request.params)
-        except MlxkError as error:
-            emit(("error", error))
-            return
-        except Exception as error:  # a failing load is reported, not raised into the loop
-            emit(("error", error))
-            return
-        emit(("ready", Prepared(info.name, len(prompt.token_ids), max_tokens)))
-        chunks = stream(loaded, prompt, params)
-        try:
-            for chunk in chunks:
-                if cancelled.is_set():
-                    break
-                self.generated_tokens += len(chunk.token_ids)
-                emit(("chunk", chunk))
-        except Exception as error:
-            emit(("failed", error))
-        finally:
-            chunks.close()
-            emit(("end", None))
+    @property
+    def prompt_cache_bytes(self) -> int:
+        return self._batch.cache_bytes if self._batch is not None else 0
 
     # -- event-loop side -----------------------------------------------------------
-    async def start(self, request: GenerationRequest) -> Job:
+    async def start(self, request: GenerationRequest, *, load_only: bool = False) -> Job:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         cancelled = threading.Event()
@@ -130,26 +123,200 @@ class ModelManager:
         def emit(item) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
-        def run() -> None:
-            try:
-                self._generate(request, emit, cancelled)
-            finally:
-                with self._count_lock:
-                    self.active -= 1
-
-        with self._count_lock:
-            self.active += 1
-        self._executor.submit(run)
+        with self._cv:
+            if self.active >= self.max_concurrency + self.queue_size:
+                raise ServerBusy(
+                    f"{self.active} requests running or queued; try again shortly",
+                    retry_after=1,
+                )
+            self._pending.append(_Pending(request, emit, cancelled, load_only=load_only))
+            self.metrics.requests += 0 if load_only else 1
+            self._ensure_worker()
+            self._cv.notify()
         return Job(queue, cancelled)
 
     async def preload(self, name: str) -> None:
-        info = resolve_runnable(self.hub, name)
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._ensure, info)
+        job = await self.start(GenerationRequest(name, None, None, {}), load_only=True)
+        kind, value = await job.next()
+        if kind == "error":
+            raise value
 
     async def shutdown(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._unload)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 30)
+
+    def _ensure_worker(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mlxk-model", daemon=True)
+            self._thread.start()
+
+    # -- worker-thread side --------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cv:
+                    while not self._stopping and not self._pending and not self._active:
+                        self._cv.wait(timeout=0.25)
+                        self._maybe_idle_unload()
+                    if self._stopping:
+                        break
+                self._drop_cancelled()
+                self._admit()
+                if self._active:
+                    self._step()
+        finally:
+            for job in [*self._pending, *self._active.values()]:
+                job.emit(("end", None))
+            self._unload()
+
+    def _maybe_idle_unload(self) -> None:
+        idle = time.monotonic() - self._last_used
+        if self._loaded is not None and self.idle_unload is not None and idle > self.idle_unload:
+            self._unload()
+
+    def _unload(self) -> None:
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
+        if self._loaded is not None:
+            from mlxk.engine.model import unload
+
+            unload(self._loaded)
+        self._loaded, self._loaded_name, self._loaded_bytes = None, None, 0
+        self.state = "idle"
+
+    def _load(self, info: ModelInfo) -> None:
+        from mlxk.engine.batch import Batch
+        from mlxk.engine.memory import check_fits, model_bytes
+        from mlxk.engine.model import load
+
+        self._unload()
+        needed = model_bytes(info.snapshot_path)
+        check_fits(info.name, needed, self.memory_limit)
+        self.state = "loading"
+        try:
+            self._loaded = load(info.snapshot_path)
+            self._loaded_name = info.name
+            self._loaded_bytes = needed
+            self._batch = Batch(
+                self._loaded, max_sequences=self.max_concurrency, cache_bytes=self.cache_bytes
+            )
+        finally:
+            self.state = "ready" if self._loaded is not None else "idle"
+
+    def _drop_cancelled(self) -> None:
+        for uid, job in list(self._active.items()):
+            if job.cancelled.is_set():
+                self._batch.cancel(uid)
+                del self._active[uid]
+                job.emit(("end", None))
+        with self._cv:
+            for job in [j for j in self._pending if j.cancelled.is_set()]:
+                self._pending.remove(job)
+                job.emit(("end", None))
+
+    def _admit(self) -> None:
+        while len(self._active) < self.max_concurrency:
+            with self._cv:
+                if not self._pending:
+                    return
+                job = self._pending[0]
+            try:
+                if job.info is None:
+                    job.info = resolve_runnable(self.hub, job.request.model)
+                if job.info.name != self._loaded_name:
+                    if self._active:
+                        return  # another model: wait until the batch has drained
+                    self._load(job.info)
+            except (MlxkError, OSError, ValueError, RuntimeError) as error:
+                self._pop(job)
+                self._fail(job, error)
+                continue
+            self._pop(job)
+            self._last_used = time.monotonic()
+            if job.load_only:
+                job.emit(("ready", None))
+                job.emit(("end", None))
+                continue
+            self._add(job)
+
+    def _pop(self, job: _Pending) -> None:
+        with self._cv:
+            if job in self._pending:
+                self._pending.remove(job)
+
+    def _fail(self, job: _Pending, error: Exception) -> None:
+        if not isinstance(error, MlxkError):
+            from mlxk.errors import InternalError
+
+            error = InternalError(f"could not load {job.request.model}: {error}")
+        self.metrics.errors += 1
+        job.emit(("error", error))
+
+    def _add(self, job: _Pending) -> None:
+        from mlxk.engine.chat import chat_prompt, raw_prompt
+        from mlxk.engine.generate import GenerationParams
+        from mlxk.engine.limits import max_new_tokens
+
+        request = job.request
+        try:
+            if request.messages is not None:
+                prompt = chat_prompt(self._loaded, request.messages)
+            else:
+                prompt = raw_prompt(self._loaded, request.prompt or "")
+            params = dict(request.params)
+            requested = params.pop("max_tokens", None)
+            if requested is None:
+                requested = self.default_max_tokens
+            max_tokens = max_new_tokens(
+                len(prompt.token_ids),
+                self._loaded.context_length,
+                requested,
+                default_fraction=request.default_fraction,
+            )
+            params.pop("seed", None)  # one RNG serves the whole batch
+            generation = GenerationParams(max_tokens=max_tokens, **params)
+            uid = self._batch.add(prompt, generation)
+        except MlxkError as error:
+            self._fail(job, error)
+            return
+        self._active[uid] = job
+        job.emit(("ready", Prepared(self._loaded_name, len(prompt.token_ids), max_tokens)))
+
+    def _step(self) -> None:
+        try:
+            results = self._batch.step()
+        except Exception as error:  # noqa: BLE001 - the batch failed: fail its requests, go on
+            for job in self._active.values():
+                job.emit(("failed", error))
+                job.emit(("end", None))
+            self._active.clear()
+            self._unload()
+            return
+        self._last_used = time.monotonic()
+        for result in results:
+            job = self._active.get(result.uid)
+            if job is None:
+                continue
+            for chunk in result.chunks:
+                job.emit(("chunk", chunk))
+                if chunk.finish_reason is not None:
+                    self._record(chunk)
+            if result.done:
+                del self._active[result.uid]
+                job.emit(("end", None))
+
+    def _record(self, chunk) -> None:
+        m = self.metrics
+        m.completed += 1
+        m.prompt_tokens += chunk.usage.prompt_tokens
+        m.completion_tokens += chunk.usage.completion_tokens
+        m.ttft_seconds.append(chunk.timings.time_to_first_token_s)
+        m.decode_tokens_per_s.append(chunk.timings.decode_tokens_per_s)
+        del m.ttft_seconds[:-1000], m.decode_tokens_per_s[:-1000]
 
 
 class Job:

@@ -48,6 +48,17 @@ def _sampling(body: api.SamplingFields) -> dict:
     return params
 
 
+def _timings(chunk) -> dict:
+    t = chunk.timings
+    return {
+        "prefill_tokens_per_s": round(t.prefill_tokens_per_s, 2),
+        "decode_tokens_per_s": round(t.decode_tokens_per_s, 2),
+        "time_to_first_token_s": round(t.time_to_first_token_s, 4),
+        "cached_tokens": chunk.usage.cached_tokens,
+        "peak_memory_bytes": t.peak_memory_bytes,
+    }
+
+
 def _usage(usage) -> dict:
     return {
         "prompt_tokens": usage.prompt_tokens,
@@ -96,6 +107,9 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
             "model": manager.loaded_name,
             "state": manager.state,
             "active_requests": manager.active,
+            "queued_requests": manager.queued,
+            "memory_bytes": manager.loaded_bytes,
+            "prompt_cache_bytes": manager.prompt_cache_bytes,
         }
 
     def _card(info) -> dict:
@@ -163,6 +177,7 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
                 }
             ],
             "usage": _usage(final.usage),
+            "timings": _timings(final),
         }
 
     @router.post("/v1/completions", response_model=api.Completion, responses=ERRORS)
@@ -190,6 +205,7 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
                 {"index": 0, "text": answer, "finish_reason": final.finish_reason, "logprobs": None}
             ],
             "usage": _usage(final.usage),
+            "timings": _timings(final),
         }
 
     return router
@@ -226,7 +242,7 @@ async def _chunks(job: Job, keepalive: float):
 
 
 async def _chat_events(job, model, ident, created, mode, include_usage, keepalive):
-    def chunk(delta, finish=None, usage=None, choices=True):
+    def chunk(delta, finish=None, usage=None, choices=True, timings=None):
         payload = {
             "id": ident,
             "object": "chat.completion.chunk",
@@ -238,6 +254,8 @@ async def _chat_events(job, model, ident, created, mode, include_usage, keepaliv
         }
         if usage is not None:
             payload["usage"] = usage
+        if timings is not None:
+            payload["timings"] = timings
         return _sse(payload)
 
     yield chunk({"role": "assistant", "content": ""})
@@ -278,14 +296,16 @@ async def _chat_events(job, model, ident, created, mode, include_usage, keepaliv
         )
         yield "data: [DONE]\n\n"
         return
-    yield chunk({}, final.finish_reason if final else "stop")
+    yield chunk(
+        {}, final.finish_reason if final else "stop", timings=_timings(final) if final else None
+    )
     if include_usage and final is not None:
         yield chunk(None, usage=_usage(final.usage), choices=False)
     yield "data: [DONE]\n\n"
 
 
 async def _completion_events(job, model, ident, created, include_usage, keepalive):
-    def chunk(text, finish=None, usage=None, choices=True):
+    def chunk(text, finish=None, usage=None, choices=True, timings=None):
         payload = {
             "id": ident,
             "object": "text_completion",
@@ -297,6 +317,8 @@ async def _completion_events(job, model, ident, created, include_usage, keepaliv
         }
         if usage is not None:
             payload["usage"] = usage
+        if timings is not None:
+            payload["timings"] = timings
         return _sse(payload)
 
     final = None
@@ -322,7 +344,9 @@ async def _completion_events(job, model, ident, created, include_usage, keepaliv
         )
         yield "data: [DONE]\n\n"
         return
-    yield chunk("", final.finish_reason if final else "stop")
+    yield chunk(
+        "", final.finish_reason if final else "stop", timings=_timings(final) if final else None
+    )
     if include_usage and final is not None:
         yield chunk("", usage=_usage(final.usage), choices=False)
     yield "data: [DONE]\n\n"

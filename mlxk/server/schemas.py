@@ -102,6 +102,16 @@ class Usage(BaseModel):
     prompt_tokens_details: dict | None = None
 
 
+class Timings(BaseModel):
+    """mlxk extension: how fast this request ran."""
+
+    prefill_tokens_per_s: float
+    decode_tokens_per_s: float
+    time_to_first_token_s: float
+    cached_tokens: int
+    peak_memory_bytes: int
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"]
     content: str
@@ -123,6 +133,7 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[ChatChoice]
     usage: Usage
+    timings: Timings | None = None
 
 
 class CompletionChoice(BaseModel):
@@ -139,6 +150,7 @@ class Completion(BaseModel):
     model: str
     choices: list[CompletionChoice]
     usage: Usage
+    timings: Timings | None = None
 
 
 class ModelCard(BaseModel):
@@ -162,6 +174,9 @@ class Health(BaseModel):
     model: str | None
     state: Literal["idle", "loading", "ready"]
     active_requests: int
+    queued_requests: int
+    memory_bytes: int
+    prompt_cache_bytes: int | None = None
 
 
 class ErrorDetail(BaseModel):

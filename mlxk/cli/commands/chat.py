@@ -25,9 +25,11 @@ def _read_line(sink, prompt: str) -> str | None:
 
 def chat_loop(settings, sink, args) -> int:
     from mlxk.cache.info import resolve_runnable
+    from mlxk.engine.memory import check_fits, model_bytes
     from mlxk.engine.session import session_for
 
     info = resolve_runnable(settings.hub_cache, args.model)
+    check_fits(info.name, model_bytes(info.snapshot_path), settings.memory_limit)
     options = options_from_args(args, prompt="")
     with session_for(info.name, info.snapshot_path) as session:
         cache = session.new_prompt_cache()

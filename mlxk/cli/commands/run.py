@@ -70,9 +70,11 @@ def execute(args, settings, sink) -> int:
 
 def run_once(settings, sink, model: str, options: RunOptions, *, command: str = "run") -> int:
     from mlxk.cache.info import resolve_runnable
+    from mlxk.engine.memory import check_fits, model_bytes
     from mlxk.engine.session import session_for
 
     info = resolve_runnable(settings.hub_cache, model)
+    check_fits(info.name, model_bytes(info.snapshot_path), settings.memory_limit)
     with session_for(info.name, info.snapshot_path) as session:
         messages = session.messages(options.prompt, system=options.system)
         printer = _StreamPrinter(sink, options.hide_reasoning) if options.stream else None

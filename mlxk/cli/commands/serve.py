@@ -24,6 +24,18 @@ def child_argv(args) -> list[str]:
     ):
         if value is not None:
             argv += [flag, str(value)]
+    argv += [
+        "--max-concurrency",
+        str(args.max_concurrency),
+        "--queue-size",
+        str(args.queue_size),
+        "--prompt-cache",
+        args.prompt_cache,
+    ]
+    if args.idle_unload is not None:
+        argv += ["--idle-unload", str(args.idle_unload)]
+    if args.metrics:
+        argv.append("--metrics")
     for origin in args.cors_origin:
         argv += ["--cors-origin", origin]
     if args.log_json:
@@ -40,6 +52,7 @@ def execute(args, settings, sink) -> int:
 
     from mlxk.server.app import ServerSettings, create_app
     from mlxk.server.logs import uvicorn_log_config
+    from mlxk.settings import parse_bytes
 
     server_settings = ServerSettings(
         hub_cache=settings.hub_cache,
@@ -51,6 +64,12 @@ def execute(args, settings, sink) -> int:
         cors_origins=tuple(args.cors_origin),
         log_json=args.log_json,
         extra={"reasoning_format": args.reasoning_format},
+        max_concurrency=args.max_concurrency,
+        queue_size=args.queue_size,
+        prompt_cache_bytes=parse_bytes(args.prompt_cache) or 0,
+        idle_unload=args.idle_unload,
+        memory_limit=settings.memory_limit,
+        metrics=args.metrics,
     )
     uvicorn.run(
         create_app(server_settings),
