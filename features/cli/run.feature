@@ -124,3 +124,10 @@ Feature: mlxk run streams a model's answer
     # spec: RUN-PIPE
     When I run "mlxk run TinyLlama-Base 'Count: one' --max-tokens 2000" into a pipe closed after 5 bytes
     Then the process ended without a traceback
+
+  Scenario: A model that cannot fit is refused before loading, with a clear error
+    # spec: SCALE-MEMORY
+    Given MLXK_MEMORY_LIMIT is "100KB"
+    When I run "mlxk run TinyLlama-Chat-4bit Hi --json"
+    Then the exit code is 1
+    And the JSON error type is "insufficient_memory"

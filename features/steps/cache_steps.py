@@ -149,3 +149,8 @@ def corrupt_config(world, name, text):
     link = snapshot / "config.json"
     link.unlink()  # the blob may be shared; give this snapshot its own bad copy
     link.write_text(text)
+
+
+@given(parsers.parse('MLXK_MEMORY_LIMIT is "{limit}"'))
+def memory_limit(world, limit):
+    world["env"]["MLXK_MEMORY_LIMIT"] = limit

@@ -141,6 +141,10 @@ def get_with_header(world, path, name, value):
 
 
 @when(parsers.parse('I start streaming "{model}" and hang up after {count:d} chunks'))
+def hang_up_step(world, model, count):
+    hang_up(world, model, count)
+
+
 def hang_up(world, model, count):
     body = {"model": model, "prompt": "one", "max_tokens": 2000, "stream": True}
     with httpx.stream("POST", world["url"] + "/v1/completions", json=body, timeout=60) as r:
@@ -326,3 +330,177 @@ def ask_parts(world, model, first, second):
     world["response"] = client(world).chat.completions.create(
         model=model, messages=[{"role": "user", "content": parts}]
     )
+
+
+def _start_server(world, standard_hub, **settings):
+    manager = live_server(ServerSettings(hub_cache=standard_hub, **settings))
+    world["url"] = manager.__enter__()
+    world["cleanup"].append(lambda: manager.__exit__(None, None, None))
+
+
+@given("a running server with max concurrency 1 and no queue")
+def server_no_queue(world, standard_hub):
+    _start_server(world, standard_hub, max_concurrency=1, queue_size=0)
+
+
+@given(parsers.parse("a running server that unloads after {seconds:f} seconds idle"))
+def server_idle(world, standard_hub, seconds):
+    _start_server(world, standard_hub, idle_unload=seconds)
+
+
+@given(parsers.parse("a running server limited to {limit:d} bytes of model memory"))
+def server_memory(world, standard_hub, limit):
+    _start_server(world, standard_hub, memory_limit=limit)
+
+
+@given("a running server with metrics on")
+def server_metrics(world, standard_hub):
+    _start_server(world, standard_hub, metrics=True)
+
+
+def _unbatched(world, model: str, prompt: str, max_tokens: int) -> str:
+    from steps.cli_steps import run_in_process
+
+    result = run_in_process(
+        ["run", model, prompt, "--max-tokens", str(max_tokens), "--no-chat-template", "--json"],
+        dict(world["env"], HF_HUB_CACHE=str(world["standard_hub"])),
+    )
+    return result.json["data"]["response"]
+
+
+@when(
+    parsers.parse(
+        '{count:d} clients complete "{model}" at once with the prompts "{prompts}" '
+        'and max tokens "{limits}"'
+    )
+)
+def batch_clients(world, standard_hub, count, model, prompts, limits):
+    from concurrent.futures import ThreadPoolExecutor
+
+    world["standard_hub"] = standard_hub
+    jobs = list(zip(prompts.split("|"), map(int, limits.split("|")), strict=True))
+    assert len(jobs) == count
+
+    def one(job):
+        prompt, limit = job
+        response = client(world).completions.create(model=model, prompt=prompt, max_tokens=limit)
+        return model, prompt, limit, response.choices[0].text
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        world["completions"] = list(pool.map(one, jobs))
+
+
+@when(
+    parsers.parse(
+        '{count:d} clients complete "{model}" at once while a fourth hangs up after {n:d} chunks'
+    )
+)
+def batch_with_leaver(world, standard_hub, count, model, n):
+    from concurrent.futures import ThreadPoolExecutor
+
+    world["standard_hub"] = standard_hub
+    jobs = [("two", 12), ("four", 8), ("six", 10)][:count]
+
+    def one(job):
+        prompt, limit = job
+        response = client(world).completions.create(model=model, prompt=prompt, max_tokens=limit)
+        return model, prompt, limit, response.choices[0].text
+
+    with ThreadPoolExecutor(max_workers=count + 1) as pool:
+        leaver = pool.submit(hang_up, world, model, n)
+        world["completions"] = list(pool.map(one, jobs))
+        leaver.result()
+
+
+@then("every completion equals the unbatched run of the same prompt")
+def equals_unbatched(world):
+    for model, prompt, limit, text in world["completions"]:
+        assert text == _unbatched(world, model, prompt, limit), (prompt, text)
+
+
+@when(parsers.parse('the openai client has a two-turn chat with "{model}"'))
+def two_turns(world, model):
+    messages = [
+        {"role": "system", "content": "You are terse. " * 20},
+        {"role": "user", "content": "Hi"},
+    ]
+    first = client(world).chat.completions.create(model=model, messages=messages)
+    messages += [
+        {"role": "assistant", "content": first.choices[0].message.content},
+        {"role": "user", "content": "Hi again"},
+    ]
+    second = client(world).chat.completions.create(model=model, messages=messages)
+    world["turns"] = (first, second)
+
+
+@then("the second turn reports cached prompt tokens covering the first turn")
+def cached_turn(world):
+    first, second = world["turns"]
+    cached = second.usage.prompt_tokens_details.cached_tokens
+    assert cached >= first.usage.prompt_tokens, (cached, first.usage)
+    assert cached < second.usage.prompt_tokens
+
+
+@when(
+    parsers.parse(
+        'one client streams "{model}" with max tokens {limit:d} and another asks at the same time'
+    )
+)
+def busy_server(world, model, limit):
+    body = {"model": model, "prompt": "one", "max_tokens": limit, "stream": True}
+    with httpx.stream("POST", world["url"] + "/v1/completions", json=body, timeout=60) as r:
+        lines = r.iter_lines()  # held open (not closed by a finished loop) while we ask again
+        while not next(lines).startswith("data:"):
+            pass
+        world["health_during"] = httpx.get(world["url"] + "/health").json()
+        world["http"] = httpx.post(
+            world["url"] + "/v1/completions",
+            json={"model": model, "prompt": "two", "max_tokens": 2},
+            timeout=60,
+        )
+
+
+@then(parsers.parse('the other client gets HTTP 503 with a Retry-After header and code "{code}"'))
+def got_503(world, code):
+    response = world["http"]
+    assert response.status_code == 503, (response.text, world["health_during"])
+    assert response.headers.get("retry-after"), dict(response.headers)
+    assert response.json()["error"]["code"] == code
+
+
+@then(parsers.parse('/health shows "{name}" loaded'))
+def health_loaded(world, name):
+    body = httpx.get(world["url"] + "/health").json()
+    assert body["model"] == name and body["memory_bytes"] > 0, body
+
+
+@then(parsers.parse("within {seconds:d} seconds /health shows no model loaded"))
+def health_unloaded(world, seconds):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        body = httpx.get(world["url"] + "/health").json()
+        if body["model"] is None and body["memory_bytes"] == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"still loaded: {body}")
+
+
+@then("the response has timings with a positive decode speed")
+def has_timings(world):
+    timings = world["http"].json()["timings"]
+    assert timings["decode_tokens_per_s"] > 0 and timings["time_to_first_token_s"] > 0, timings
+
+
+@then(
+    parsers.parse("the metrics report {count:d} completed request and {tokens:d} completion tokens")
+)
+def metrics_report(world, count, tokens):
+    text = world["http"].text
+    values = dict(
+        line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    assert int(values["mlxk_requests_completed_total"]) == count, text
+    assert int(values["mlxk_completion_tokens_total"]) == tokens, text
+    assert values['mlxk_time_to_first_token_seconds_bucket{le="+Inf"}'] == str(count)
