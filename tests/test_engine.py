@@ -26,6 +26,7 @@ def repos(tmp_path_factory):
     return build_cache(tmp_path_factory.mktemp("engine") / "hub", MODELS)
 
 
+# spec: RUN-ENGINE-PARITY
 @pytest.mark.parametrize("name", MODELS)
 def test_streamed_chunks_join_to_the_unstreamed_completion(repos, name):
     with loaded_model(repos[name].snapshot) as loaded:
@@ -42,6 +43,7 @@ def test_streamed_chunks_join_to_the_unstreamed_completion(repos, name):
     assert done.usage.completion_tokens == len(done.token_ids)
 
 
+# spec: RUN-MEMORY
 def test_unloading_gives_the_memory_back(repos):
     gc.collect()
     mx.clear_cache()

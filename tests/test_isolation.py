@@ -9,6 +9,7 @@ import sys
 from mlxk.settings import Settings
 
 
+# spec: FND-ISOLATION
 def test_the_suite_runs_in_a_sandbox_home(real_home):
     settings = Settings.from_environ()
     assert real_home not in settings.hub_cache.resolve().parents

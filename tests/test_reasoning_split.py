@@ -43,6 +43,7 @@ def _run(splitter, pieces):
     return reasoning, answer
 
 
+# spec: RSN-SPLIT-STREAM
 @pytest.mark.parametrize("style,text,reasoning,answer", CASES)
 def test_every_two_cut_chunking_gives_the_same_split(style, text, reasoning, answer):
     assert _run(ReasoningSplitter(style), [text]) == (reasoning, answer)

@@ -30,6 +30,7 @@ def _operations(api_schema):
     return operations
 
 
+# spec: SRV-OPENAPI
 def test_api_conforms_to_its_openapi(api_schema):
     # The schemathesis pytest plugin's lazy fixtures do not work with this pytest, so the
     # same check runs through its Python API: one bounded hypothesis run per operation.

@@ -30,7 +30,7 @@ Feature: The built-in demo runs offline on a tiny real model
       """
 
   Scenario: The demo in JSON mode gives the answer and the reasoning as fields
-    # spec: FND-DEMO-REASONING
+    # spec: FND-DEMO-REASONING, RSN-JSON
     Given an empty HF cache
     When I run "mlxk demo --reasoning --json"
     Then the exit code is 0

@@ -57,7 +57,7 @@ Feature: mlxk run streams a model's answer
     And the JSON field "data.finish_reason" is "length"
 
   Scenario: Reasoning is shown apart, or hidden
-    # spec: RSN-HUMAN
+    # spec: RSN-HUMAN, RSN-HARMONY
     When I run "mlxk run tiny-gpt-oss-harmony Hi"
     Then stdout is:
       """
