@@ -17,7 +17,14 @@ from mlxk.errors import ERROR_TABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "mlxk"
-CORE = ("mlxk/cache", "mlxk/engine", "mlxk/settings.py", "mlxk/errors.py", "mlxk/contract.py")
+CORE = (
+    "mlxk/cache",
+    "mlxk/engine",
+    "mlxk/settings.py",
+    "mlxk/errors.py",
+    "mlxk/contract.py",
+    "mlxk/configs.py",
+)
 EDGES = ("mlxk.cli", "mlxk.server")
 HEAVY = ("mlx", "mlx_lm", "fastapi", "uvicorn", "starlette", "transformers", "huggingface_hub")
 

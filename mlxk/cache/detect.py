@@ -165,24 +165,6 @@ def capabilities_for(model_type: str, snapshot: Path) -> list[str]:
     return caps
 
 
-def context_length_of(config: dict | None) -> int | None:
-    if not config:
-        return None
-    for source in (config, config.get("text_config") or {}):
-        for key in (
-            "max_position_embeddings",
-            "n_positions",
-            "context_length",
-            "max_sequence_length",
-            "seq_length",
-            "n_ctx",
-        ):
-            value = source.get(key)
-            if isinstance(value, int) and value > 0:
-                return value
-    return None
-
-
 @dataclass(frozen=True)
 class Quantization:
     bits: int | None

@@ -9,6 +9,7 @@ from pathlib import Path
 from mlxk.cache import detect, health
 from mlxk.cache.naming import resolve
 from mlxk.cache.scan import CachedRepo, Snapshot, list_files
+from mlxk.configs import context_length_of
 from mlxk.errors import ModelNotRunnable, ModelUnhealthy
 
 
@@ -90,7 +91,7 @@ def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
         capabilities=tuple(detect.capabilities_for(model_type, path)) if path else (),
         integrity=integrity,
         runtime=runtime,
-        context_length=detect.context_length_of(config),
+        context_length=context_length_of(config),
         quantization=detect.quantization_of(config, files),
         revisions=len(repo.snapshots),
         snapshot_path=path,

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlxk.configs import context_length_of
+
 # End-of-turn tokens some checkpoints forget to list as EOS; added when the vocabulary
 # has them as single special tokens.
 _TURN_END_TOKENS = ("<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|endoftext|>")
@@ -30,25 +32,6 @@ class LoadedModel:
     @property
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "has_chat_template", False))
-
-
-def context_length_of(config: dict) -> int | None:
-    """The context window named by a config, checking text_config for multimodal ones."""
-    for source in (config, config.get("text_config") or {}):
-        for key in (
-            "max_position_embeddings",
-            "n_positions",
-            "context_length",
-            "max_sequence_length",
-            "seq_length",
-            "n_ctx",
-        ):
-            value = source.get(key)
-            if isinstance(value, int) and value > 0:
-                return value
-            if isinstance(value, str) and value.isdigit() and int(value) > 0:
-                return int(value)
-    return None
 
 
 def _read_json(path: Path) -> dict:

@@ -241,16 +241,29 @@ async def _chunks(job: Job, keepalive: float):
         yield value
 
 
-async def _chat_events(job, model, ident, created, mode, include_usage, keepalive):
-    def chunk(delta, finish=None, usage=None, choices=True, timings=None):
+class _Stream:
+    """The shared shape of both SSE streams: one choice, then finish, usage and [DONE]."""
+
+    def __init__(
+        self,
+        job: Job,
+        ident: str,
+        object_name: str,
+        created: int,
+        model: str,
+        include_usage: bool,
+        keepalive: float,
+    ):
+        self.job, self.ident, self.object, self.created = job, ident, object_name, created
+        self.model, self.include_usage, self.keepalive = model, include_usage, keepalive
+
+    def event(self, choice: dict | None, usage=None, timings=None) -> str:
         payload = {
-            "id": ident,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
-            if choices
-            else [],
+            "id": self.ident,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice] if choice is not None else [],
         }
         if usage is not None:
             payload["usage"] = usage
@@ -258,95 +271,81 @@ async def _chat_events(job, model, ident, created, mode, include_usage, keepaliv
             payload["timings"] = timings
         return _sse(payload)
 
-    yield chunk({"role": "assistant", "content": ""})
-    section = None
-    final = None
-    try:
-        async for item in _chunks(job, keepalive):
-            if item is None:
-                yield ": keep-alive\n\n"
-                continue
-            if item.finish_reason is not None:
-                final = item
-            if not item.text:
-                continue
-            if item.channel == REASONING:
-                if mode == "hidden":
+    async def run(self, body, choice):
+        """``body(item)`` yields the choice payloads of one chunk; ``choice`` wraps them."""
+        final = None
+        try:
+            async for item in _chunks(self.job, self.keepalive):
+                if item is None:
+                    yield ": keep-alive\n\n"
                     continue
-                if mode == "inline":
-                    prefix = REASONING_HEADER if section != REASONING else ""
-                    section = REASONING
-                    yield chunk({"content": prefix + item.text})
-                else:
-                    yield chunk({"reasoning": item.text, "reasoning_content": item.text})
-                continue
-            prefix = ANSWER_AFTER_REASONING if mode == "inline" and section == REASONING else ""
-            section = "answer"
-            yield chunk({"content": prefix + item.text})
-    except MlxkError as error:
-        yield _sse(
-            {
-                "error": {
-                    "message": error.message,
-                    "type": error.kind.openai_type,
-                    "param": None,
-                    "code": error.code,
+                if item.finish_reason is not None:
+                    final = item
+                for part in body(item):
+                    yield self.event(choice(part, None))
+        except MlxkError as error:
+            yield _sse(
+                {
+                    "error": {
+                        "message": error.message,
+                        "type": error.kind.openai_type,
+                        "param": None,
+                        "code": error.code,
+                    }
                 }
-            }
-        )
+            )
+            yield "data: [DONE]\n\n"
+            return
+        reason = final.finish_reason if final else "stop"
+        yield self.event(choice(None, reason), timings=_timings(final) if final else None)
+        if self.include_usage and final is not None:
+            yield self.event(None, usage=_usage(final.usage))
         yield "data: [DONE]\n\n"
-        return
-    yield chunk(
-        {}, final.finish_reason if final else "stop", timings=_timings(final) if final else None
-    )
-    if include_usage and final is not None:
-        yield chunk(None, usage=_usage(final.usage), choices=False)
-    yield "data: [DONE]\n\n"
+
+
+async def _chat_events(job, model, ident, created, mode, include_usage, keepalive):
+    stream = _Stream(job, ident, "chat.completion.chunk", created, model, include_usage, keepalive)
+    section = None
+
+    def body(item):
+        nonlocal section
+        if not item.text or (item.channel == REASONING and mode == "hidden"):
+            return
+        if item.channel == REASONING and mode != "inline":
+            yield {"reasoning": item.text, "reasoning_content": item.text}
+            return
+        prefix = ""
+        if mode == "inline" and item.channel != section:
+            prefix = (
+                REASONING_HEADER
+                if item.channel == REASONING
+                else (ANSWER_AFTER_REASONING if section == REASONING else "")
+            )
+        section = item.channel
+        yield {"content": prefix + item.text}
+
+    def choice(delta, finish):
+        return {
+            "index": 0,
+            "delta": delta if delta is not None else {},
+            "finish_reason": finish,
+            "logprobs": None,
+        }
+
+    yield stream.event(choice({"role": "assistant", "content": ""}, None))
+    async for event in stream.run(body, choice):
+        yield event
 
 
 async def _completion_events(job, model, ident, created, include_usage, keepalive):
-    def chunk(text, finish=None, usage=None, choices=True, timings=None):
-        payload = {
-            "id": ident,
-            "object": "text_completion",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}]
-            if choices
-            else [],
-        }
-        if usage is not None:
-            payload["usage"] = usage
-        if timings is not None:
-            payload["timings"] = timings
-        return _sse(payload)
+    stream = _Stream(job, ident, "text_completion", created, model, include_usage, keepalive)
 
-    final = None
-    try:
-        async for item in _chunks(job, keepalive):
-            if item is None:
-                yield ": keep-alive\n\n"
-                continue
-            if item.finish_reason is not None:
-                final = item
-            if item.text:
-                yield chunk(item.text)
-    except MlxkError as error:
-        yield _sse(
-            {
-                "error": {
-                    "message": error.message,
-                    "type": error.kind.openai_type,
-                    "param": None,
-                    "code": error.code,
-                }
-            }
-        )
-        yield "data: [DONE]\n\n"
-        return
-    yield chunk(
-        "", final.finish_reason if final else "stop", timings=_timings(final) if final else None
-    )
-    if include_usage and final is not None:
-        yield chunk("", usage=_usage(final.usage), choices=False)
-    yield "data: [DONE]\n\n"
+    def body(item):
+        if item.text:
+            yield item.text
+
+    def choice(text, finish):
+        return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+
+    async for event in stream.run(body, choice):
+        yield event
