@@ -7,7 +7,9 @@ download fails at once instead of reaching the network.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,6 +33,7 @@ os.environ.update(
     }
 )
 (_SANDBOX / "home").mkdir()
+atexit.register(shutil.rmtree, _SANDBOX, ignore_errors=True)
 
 
 import pytest  # noqa: E402  (after the environment is set)
