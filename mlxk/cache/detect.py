@@ -110,17 +110,21 @@ def detect_framework(
     return "Unknown"
 
 
-def special_tokens(snapshot: Path) -> set[str]:
+def special_tokens(snapshot: Path, tokenizer_config: dict | None = None) -> set[str]:
     tokens: set[str] = set()
-    config = read_json(snapshot / "tokenizer_config.json") or {}
+    config = tokenizer_config if tokenizer_config is not None else _tokenizer_config(snapshot)
     for entry in (config.get("added_tokens_decoder") or {}).values():
         if isinstance(entry, dict) and entry.get("special"):
             tokens.add(str(entry.get("content")))
     return tokens
 
 
-def chat_template_of(snapshot: Path) -> str | None:
-    config = read_json(snapshot / "tokenizer_config.json") or {}
+def _tokenizer_config(snapshot: Path) -> dict:
+    return read_json(snapshot / "tokenizer_config.json") or {}
+
+
+def chat_template_of(snapshot: Path, tokenizer_config: dict | None = None) -> str | None:
+    config = tokenizer_config if tokenizer_config is not None else _tokenizer_config(snapshot)
     template = config.get("chat_template")
     if isinstance(template, list):  # named templates
         template = next((t.get("template") for t in template if isinstance(t, dict)), None)
@@ -135,7 +139,9 @@ def chat_template_of(snapshot: Path) -> str | None:
     return None
 
 
-def detect_model_type(config: dict | None, fm: dict, snapshot: Path) -> str:
+def detect_model_type(
+    config: dict | None, fm: dict, snapshot: Path, tokenizer_config: dict | None = None
+) -> str:
     if config is None:
         return "unknown"
     model_type = str(config.get("model_type", "")).lower()
@@ -146,12 +152,14 @@ def detect_model_type(config: dict | None, fm: dict, snapshot: Path) -> str:
         or EMBEDDING_TAGS & (_tags(fm) | {str(fm.get("pipeline_tag", "")).lower()})
     ):
         return "embedding"
-    if chat_template_of(snapshot):
+    if chat_template_of(snapshot, tokenizer_config):
         return "chat"
     return "base"
 
 
-def capabilities_for(model_type: str, snapshot: Path) -> list[str]:
+def capabilities_for(
+    model_type: str, snapshot: Path, tokenizer_config: dict | None = None
+) -> list[str]:
     if model_type == "embedding":
         return ["embeddings"]
     if model_type == "unknown":
@@ -159,7 +167,7 @@ def capabilities_for(model_type: str, snapshot: Path) -> list[str]:
     caps = ["text-generation"]
     if model_type == "chat":
         caps.append("chat")
-    specials = special_tokens(snapshot)
+    specials = special_tokens(snapshot, tokenizer_config)
     if any(markers <= specials for markers in REASONING_MARKERS):
         caps.append("reasoning")
     return caps

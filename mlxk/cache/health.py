@@ -6,7 +6,6 @@ the runtime check reads mlx-lm's model registry from its installed files.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib.util
 import json
@@ -14,7 +13,6 @@ import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 from mlxk.cache.detect import read_json, safetensors_header
@@ -82,7 +80,10 @@ def _check_weight(path: Path) -> str | None:
 
 
 def check_integrity(
-    repo_path: Path, snapshot: Path | None, files: dict[str, int | None] | None = None
+    repo_path: Path,
+    snapshot: Path | None,
+    files: dict[str, int | None] | None = None,
+    config: dict | None = None,
 ) -> Verdict:
     """``files`` is the snapshot's listing (``scan.list_files``), when already at hand."""
     if snapshot is None or not snapshot.is_dir():
@@ -105,7 +106,7 @@ def check_integrity(
     has_gguf = any(name.endswith(".gguf") for name in top_level)
     if "config.json" not in files and not has_gguf:
         return Verdict(False, "config.json is missing")
-    if "config.json" in files:
+    if "config.json" in files and not config:
         try:
             config = json.loads((snapshot / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -158,6 +159,8 @@ def _check_index(snapshot: Path, index_path: Path) -> Verdict:
 
 
 def installed_version(dist: str) -> str | None:
+    from importlib import metadata  # ~30 ms to import: only when a runtime check needs it
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -175,6 +178,8 @@ def mlx_lm_architectures() -> tuple[frozenset[str], dict[str, str]] | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     root = Path(next(iter(spec.submodule_search_locations)))
+    import ast
+
     types = frozenset(p.stem for p in (root / "models").glob("*.py") if not p.stem.startswith("_"))
     remap: dict[str, str] = {}
     try:

@@ -70,11 +70,16 @@ def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
     path = snapshot.path if snapshot else None
     listing = list_files(path) if path else {}
     files = [path / name for name in listing]
-    config = detect.read_json(path / "config.json") if path else None
-    fm = detect.front_matter(path) if path else {}
+    config = detect.read_json(path / "config.json") if "config.json" in listing else None
+    tokenizer_config = (
+        detect.read_json(path / "tokenizer_config.json") or {}
+        if "tokenizer_config.json" in listing
+        else {}
+    )
+    fm = detect.front_matter(path) if "README.md" in listing else {}
     framework = detect.detect_framework(repo.name, path, files, fm, config) if path else "Unknown"
-    model_type = detect.detect_model_type(config, fm, path) if path else "unknown"
-    integrity = health.check_integrity(repo.path, path, listing)
+    model_type = detect.detect_model_type(config, fm, path, tokenizer_config) if path else "unknown"
+    integrity = health.check_integrity(repo.path, path, listing, config)
     runtime = (
         health.check_runtime(framework, config, path, model_type)
         if integrity.ok
@@ -88,7 +93,9 @@ def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
         last_modified=modified,
         framework=framework,
         model_type=model_type,
-        capabilities=tuple(detect.capabilities_for(model_type, path)) if path else (),
+        capabilities=tuple(detect.capabilities_for(model_type, path, tokenizer_config))
+        if path
+        else (),
         integrity=integrity,
         runtime=runtime,
         context_length=context_length_of(config),

@@ -66,22 +66,32 @@ def _mtime(path: Path) -> datetime:
 
 
 def read_repo(path: Path) -> CachedRepo:
-    snapshots_dir = path / "snapshots"
     snapshots = []
-    if snapshots_dir.is_dir():
-        for entry in sorted(snapshots_dir.iterdir()):
-            if entry.is_dir():
-                snapshots.append(Snapshot(entry.name, entry, _mtime(entry)))
+    for entry in _entries(path / "snapshots"):
+        if entry.is_dir():
+            snapshots.append(Snapshot(entry.name, Path(entry.path), _mtime(Path(entry.path))))
     refs = {}
-    refs_dir = path / "refs"
-    if refs_dir.is_dir():
-        for ref in refs_dir.rglob("*"):
-            if ref.is_file():
-                try:
-                    refs[str(ref.relative_to(refs_dir))] = ref.read_text().strip()
-                except OSError:
-                    continue
+    stack = [("", path / "refs")]
+    while stack:
+        prefix, directory = stack.pop()
+        for entry in _entries(directory):
+            if entry.is_dir():
+                stack.append((prefix + entry.name + "/", Path(entry.path)))
+                continue
+            try:
+                with open(entry.path, encoding="utf-8") as fh:
+                    refs[prefix + entry.name] = fh.read().strip()
+            except OSError:
+                continue
+    snapshots.sort(key=lambda s: s.commit)
     return CachedRepo(name_from_dir(path.name), path, tuple(snapshots), refs)
+
+
+def _entries(directory: Path) -> list:
+    try:
+        return list(os.scandir(directory))
+    except OSError:
+        return []
 
 
 def scan(hub: Path) -> list[CachedRepo]:
