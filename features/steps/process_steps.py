@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -16,12 +17,16 @@ from pytest_bdd import parsers, then, when
 from mlxk.testing.live_server import free_port
 
 
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
+def _server_pid(url: str) -> int:
+    return httpx.get(url + "/health", timeout=5).json()["pid"]
+
+
+def _alive(pid: int) -> bool:
     try:
-        return [int(p) for p in path.read_text().split()]
-    except OSError:
-        return []
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _wait_health(url: str, seconds: float = 60) -> None:
@@ -57,28 +62,31 @@ def start_server(world, command):
 
     world["cleanup"].append(stop)
     _wait_health(world["url"])
-    world["children"] = _children(proc.pid)
+    world["server_pid"] = _server_pid(world["url"])
 
 
 @when("the server's child process is killed")
 def kill_child(world):
-    children = world["children"]
-    assert len(children) == 1, children
-    subprocess.run(["kill", "-9", str(children[0])], check=True)
+    child = world["server_pid"]
+    assert child != world["proc"].pid, "the server should run in a child of the supervisor"
+    os.kill(child, signal.SIGKILL)
 
 
 @then("the server answers /health again from a new child")
 def answers_again(world):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        now = _children(world["proc"].pid)
-        if now and now != world["children"]:
-            break
+        try:
+            pid = _server_pid(world["url"])
+            if pid != world["server_pid"]:
+                break
+        except httpx.HTTPError:
+            pass
         time.sleep(0.1)
-    _wait_health(world["url"])
-    new = _children(world["proc"].pid)
-    assert new and new != world["children"], (new, world["children"])
-    world["children"] = new
+    else:
+        raise AssertionError("no new server child answered")
+    assert not _alive(world["server_pid"]), "the killed child is still there"
+    world["server_pid"] = pid
 
 
 @when(parsers.parse("I send {name} to the server process"))
@@ -93,18 +101,11 @@ def exits(world, code, seconds):
 
 @then("no child process is left and the port is free")
 def nothing_left(world):
-    for pid in world.get("children", []):
-        assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), f"orphan {pid}"
-    with socket.socket() as sock:
+    assert not _alive(world["server_pid"]), f"orphan server {world['server_pid']}"
+    with socket.socket() as sock:  # a new server (which sets SO_REUSEADDR) could listen here
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", world["port"]))
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except OSError:
-        return "Z"
+        sock.listen()
 
 
 @when(parsers.parse('I GET "{path}" from it with the request id "{request_id}"'))

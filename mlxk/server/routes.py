@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -107,6 +108,7 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
             "model": manager.loaded_name,
             "state": manager.state,
             "active_requests": manager.active,
+            "pid": os.getpid(),
             "queued_requests": manager.queued,
             "memory_bytes": manager.loaded_bytes,
             "prompt_cache_bytes": manager.prompt_cache_bytes,

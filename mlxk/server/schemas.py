@@ -175,6 +175,7 @@ class Health(BaseModel):
     state: Literal["idle", "loading", "ready"]
     active_requests: int
     queued_requests: int
+    pid: int
     memory_bytes: int
     prompt_cache_bytes: int | None = None
 
