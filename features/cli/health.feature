@@ -68,3 +68,25 @@ Feature: mlxk health tells complete, runnable models from broken ones
     When I run "mlxk list --all --health"
     Then stdout contains "unhealthy"
     And stdout contains "config.json is not valid JSON"
+
+  Scenario: A file huggingface_hub recorded for the commit is missing
+    # spec: CACHE-HEALTH-TREE
+    Given a cache with these models:
+      | name             | kind      | revisions |
+      | acme/Lost-Tokens | chat-4bit | 1         |
+    And the file "tokenizer.json" of "acme/Lost-Tokens" is deleted
+    When I run "mlxk health acme/Lost-Tokens --json"
+    Then the exit code is 1
+    And the JSON field "data.unhealthy.0.reason" contains "files huggingface_hub recorded are missing (tokenizer.json"
+
+  Scenario: --deep finds a file whose bytes changed but not its size
+    # spec: CACHE-HEALTH-DEEP
+    Given a cache with these models:
+      | name             | kind      | revisions |
+      | acme/Bit-Rot     | chat-4bit | 1         |
+    And one byte of "model.safetensors" of "acme/Bit-Rot" is flipped
+    When I run "mlxk health acme/Bit-Rot --json"
+    Then the exit code is 0
+    When I run "mlxk health acme/Bit-Rot --deep --json"
+    Then the exit code is 1
+    And the JSON field "data.unhealthy.0.reason" is "model.safetensors does not match its recorded hash (corrupted on disk)"

@@ -154,3 +154,24 @@ def corrupt_config(world, name, text):
 @given(parsers.parse('MLXK_MEMORY_LIMIT is "{limit}"'))
 def memory_limit(world, limit):
     world["env"]["MLXK_MEMORY_LIMIT"] = limit
+
+
+def _snapshot_of(world, name):
+    from mlxk.cache.scan import read_repo, repo_dir_name
+
+    return read_repo(world["hub"] / repo_dir_name(name)).current.path
+
+
+@given(parsers.parse('the file "{filename}" of "{name}" is deleted'))
+def delete_file(world, filename, name):
+    link = _snapshot_of(world, name) / filename
+    link.resolve().unlink()
+    link.unlink()
+
+
+@given(parsers.parse('one byte of "{filename}" of "{name}" is flipped'))
+def flip_byte(world, filename, name):
+    blob = (_snapshot_of(world, name) / filename).resolve()
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF
+    blob.write_bytes(bytes(data))

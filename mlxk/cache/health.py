@@ -102,6 +102,14 @@ def check_integrity(
     broken = [name for name, size in files.items() if size is None]
     if broken:
         return Verdict(False, f"{Path(broken[0]).name} is missing (its blob is gone)")
+    recorded = recorded_files(repo_path, snapshot.name)
+    missing = [name for name in recorded if name not in files]
+    if missing:
+        return Verdict(
+            False,
+            f"{len(missing)} of {len(recorded)} files huggingface_hub recorded "
+            f"are missing ({missing[0]}, …); run 'mlxk pull' again",
+        )
     top_level = [name for name in files if "/" not in name]
     has_gguf = any(name.endswith(".gguf") for name in top_level)
     if "config.json" not in files and not has_gguf:
@@ -113,6 +121,13 @@ def check_integrity(
             return Verdict(False, "config.json is not valid JSON")
         if not isinstance(config, dict) or not config:
             return Verdict(False, "config.json is empty or not an object")
+    resized = [n for n, info in recorded.items() if info.get("size") != files.get(n)]
+    if resized:
+        return Verdict(
+            False,
+            f"{resized[0]} has {files[resized[0]]} bytes, "
+            f"huggingface_hub recorded {recorded[resized[0]].get('size')}",
+        )
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         if index_name in files:
             return _check_index(snapshot, snapshot / index_name)
@@ -126,6 +141,13 @@ def check_integrity(
         if problem:
             return Verdict(False, problem)
     return HEALTHY
+
+
+def recorded_files(repo_path: Path, commit: str) -> dict[str, dict]:
+    """The file list huggingface_hub recorded for this commit (``trees/<commit>.json``)."""
+    data = read_json(repo_path / "trees" / f"{commit}.json") or {}
+    files = data.get("files") if data.get("format_version") == 1 else None
+    return files if isinstance(files, dict) else {}
 
 
 def _scandir(path: Path) -> list:
@@ -232,19 +254,28 @@ def check_runtime(framework: str, config: dict | None, snapshot: Path, model_typ
 
 
 def verify_blobs(snapshot: Path) -> Verdict:
-    """Hash every file against its blob name (sha256 for LFS, git sha1 otherwise)."""
+    """Hash every file: against huggingface_hub's recorded sha256 / git blob id when the
+    commit's listing is there, else against its blob's name (sha256 for LFS, git sha1)."""
+    recorded = recorded_files(snapshot.parent.parent, snapshot.name)
     for path in sorted(snapshot.rglob("*")):
         if not path.is_file():
             continue
-        blob = path.resolve().name
-        if re.fullmatch(r"[0-9a-f]{64}", blob):
-            digest = _sha256(path)
-        elif re.fullmatch(r"[0-9a-f]{40}", blob):
-            digest = _git_sha1(path)
+        name = str(path.relative_to(snapshot))
+        info = recorded.get(name) or {}
+        if info.get("lfs_sha256"):
+            expected, digest = info["lfs_sha256"], _sha256(path)
+        elif info.get("blob_id"):
+            expected, digest = info["blob_id"], _git_sha1(path)
         else:
-            continue
-        if digest != blob:
-            return Verdict(False, f"{path.name} does not match its hash (corrupted on disk)")
+            expected = path.resolve().name
+            if re.fullmatch(r"[0-9a-f]{64}", expected):
+                digest = _sha256(path)
+            elif re.fullmatch(r"[0-9a-f]{40}", expected):
+                digest = _git_sha1(path)
+            else:
+                continue
+        if digest != expected:
+            return Verdict(False, f"{name} does not match its recorded hash (corrupted on disk)")
     return Verdict(True, "all files match their hashes")
 
 

@@ -8,6 +8,7 @@ git blob sha1 for the rest), ``snapshots/<commit>/<path>`` are relative symlinks
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ def is_lfs_path(path: str) -> bool:
 def etag_for(path: str, content: bytes) -> str:
     if is_lfs_path(path):
         return hashlib.sha256(content).hexdigest()
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+    return git_blob_id(content)
 
 
 def commit_hash_for(repo_id: str, files: Mapping[str, bytes], salt: str = "") -> str:
@@ -36,6 +37,27 @@ def commit_hash_for(repo_id: str, files: Mapping[str, bytes], salt: str = "") ->
     for path in sorted(files):
         digest.update(path.encode() + b"\0" + etag_for(path, files[path]).encode())
     return digest.hexdigest()
+
+
+def git_blob_id(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def tree_listing(files: Mapping[str, bytes]) -> dict:
+    """The ``trees/<commit>.json`` huggingface_hub (>= 1.22) writes for a downloaded commit."""
+    listing = {}
+    for path in sorted(files):
+        content = files[path]
+        if is_lfs_path(path):
+            listing[path] = {
+                "size": len(content),
+                "blob_id": git_blob_id(lfs_pointer(content)),
+                "lfs_sha256": hashlib.sha256(content).hexdigest(),
+                "lfs_size": len(content),
+            }
+        else:
+            listing[path] = {"size": len(content), "blob_id": git_blob_id(content)}
+    return {"format_version": 1, "files": listing}
 
 
 def lfs_pointer(content: bytes) -> bytes:
@@ -63,11 +85,13 @@ def write_repo(
     ref: str | None = "main",
     mtime: float | None = None,
     incomplete: Mapping[str, bytes] | None = None,
+    record_tree: bool = True,
 ) -> CachedRepo:
     """Write one revision of ``repo_id``; returns where it landed.
 
     ``incomplete`` files are left as ``blobs/<etag>.incomplete`` with no snapshot link,
-    the way an interrupted ``snapshot_download`` leaves them.
+    the way an interrupted ``snapshot_download`` leaves them. ``record_tree`` writes the
+    file listing huggingface_hub keeps in ``trees/<commit>.json``.
     """
     repo_dir = hub / repo_folder_name(repo_id)
     commit = commit or commit_hash_for(repo_id, files)
@@ -88,6 +112,11 @@ def write_repo(
     for path, content in (incomplete or {}).items():
         etag = etag_for(path, content)
         (blobs / f"{etag}.incomplete").write_bytes(content[: max(1, len(content) // 3)])
+    if record_tree:
+        trees = repo_dir / "trees"
+        trees.mkdir(exist_ok=True)
+        listing = tree_listing({**files, **(incomplete or {})})
+        (trees / f"{commit}.json").write_text(json.dumps(listing, indent=1))
     if ref:
         (repo_dir / "refs").mkdir(exist_ok=True)
         (repo_dir / "refs" / ref).write_text(commit)
