@@ -88,7 +88,7 @@ def pull(settings: Settings, text: str) -> PullResult:
         hub.mkdir(parents=True, exist_ok=True)
         snapshot_download(
             repo_id=name,
-            revision=info.sha or revision,
+            revision=revision or "main",  # a branch name makes huggingface_hub write refs/
             cache_dir=str(hub),
             token=settings.hf_token,
             endpoint=settings.hf_endpoint,
@@ -97,11 +97,28 @@ def pull(settings: Settings, text: str) -> PullResult:
         raise DownloadFailed(
             f"download of {name} failed: {_first_line(error)}; run 'mlxk pull {text}' to resume"
         ) from error
-    except HfHubHTTPError as error:
+    except (HfHubHTTPError, *_transport_errors()) as error:
         raise DownloadFailed(
             f"download of {name} failed: {_first_line(error)}; run 'mlxk pull {text}' to resume"
         ) from error
     return PullResult(name, revision, "success", info.sha, expanded)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP client's connection errors (huggingface_hub moved from requests to httpx)."""
+    import importlib
+
+    found = []
+    for module, name in (
+        ("httpx2", "HTTPError"),
+        ("httpx", "HTTPError"),
+        ("requests", "RequestException"),
+    ):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 def _first_line(error: Exception) -> str:
