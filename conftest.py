@@ -43,3 +43,12 @@ import pytest  # noqa: E402  (after the environment is set)
 def real_home() -> Path:
     """The user's real home, as it was before the sandbox replaced it."""
     return REAL_HOME
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for one test module at a time (see test_web_features.py)."""
+    from mlxk.testing.browser import chromium
+
+    with chromium() as running:
+        yield running

@@ -12,6 +12,7 @@ from steps.cli_steps import *  # noqa: F401,F403
 from steps.process_steps import *  # noqa: F401,F403
 from steps.pull_steps import *  # noqa: F401,F403
 from steps.server_steps import *  # noqa: F401,F403
+from steps.web_steps import *  # noqa: F401,F403
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +53,7 @@ def pytest_terminal_summary(terminalreporter):
         r
         for key in ("passed", "failed")
         for r in terminalreporter.stats.get(key, [])
-        if getattr(r, "when", "call") == "call" and "test_features.py" in r.nodeid
+        if getattr(r, "when", "call") == "call" and r.nodeid.split("::")[0].endswith("features.py")
     ]
     if reports:
         failed = sum(1 for r in reports if r.failed)

@@ -28,6 +28,7 @@ from mlxk.server.manager import ModelManager
 from mlxk.server.metrics import build_metrics_router
 from mlxk.server.routes import build_router
 from mlxk.server.schemas import UNSUPPORTED_FIELDS
+from mlxk.server.web import build_web_router
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -165,6 +166,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return JSONResponse(body, status_code=error.status_code)
 
     app.include_router(build_router(settings, manager))
+    app.include_router(build_web_router())
     if settings.metrics:
         app.include_router(build_metrics_router(manager))
     if settings.cors_origins:

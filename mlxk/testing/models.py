@@ -110,6 +110,7 @@ THINK_ANSWER = "Hi there, nice to meet you!"
 HARMONY_REASONING = "The user says hello, so I reply kindly."
 HARMONY_ANSWER = "Hello from the harmony model!"
 COUNTING = " one two three four five six seven eight nine ten"
+MARKUP_REPLY = "Some **bold** text: <script>alert(1)</script> and <img src=x onerror=alert(2)> end"
 
 CATALOGUE: dict[str, TinyModel] = {
     m.key: m
@@ -130,6 +131,21 @@ CATALOGUE: dict[str, TinyModel] = {
             default_next="Hello",
             triggers={"banana": ("seen", ("banana", " banana", "Banana", " Banana"))},
             description="Llama-3-style chat model; mentions of 'banana' change its reply.",
+        ),
+        TinyModel(
+            key="llama-markup",
+            architecture="llama",
+            family=LLAMA3,
+            chat_template=templates.LLAMA3,
+            scripts=(Script("\n\n" + MARKUP_REPLY + "<|eot_id|>", entry="\n\n"),),
+            default_next="Hello",
+            # Repeated tokens (' <', '>', '(') need flags to tell their occurrences apart.
+            triggers={
+                "script_seen": ("seen", ("script",)),
+                "closed": ("seen", (")</",)),
+                "onerror_seen": ("seen", (" onerror",)),
+            },
+            description="Chat model whose reply carries Markdown and HTML (injection tests).",
         ),
         TinyModel(
             key="llama-base",
