@@ -69,6 +69,30 @@ Feature: mlxk health tells complete, runnable models from broken ones
     Then stdout contains "unhealthy"
     And stdout contains "config.json is not valid JSON"
 
+  Scenario Outline: A file mlxk may not read is reported as such, and nothing else breaks
+    # spec: CACHE-UNREADABLE
+    Given a cache with these models:
+      | name             | kind      | revisions |
+      | acme/Good-Chat   | chat-4bit | 1         |
+      | acme/Locked      | chat-4bit | 1         |
+    And the file "<file>" of "acme/Locked" may not be read
+    When I run "mlxk health --json" as a user without access to that file
+    Then the exit code is 1
+    And the JSON field "data.summary.healthy_count" is 1
+    And the JSON field "data.unhealthy.0.reason" is "<file> cannot be read (permission denied); check its permissions"
+    When I run "mlxk list --json" as a user without access to that file
+    Then the exit code is 0
+    And the JSON field "data.count" is 2
+    When I run "mlxk run acme/Locked hi" as a user without access to that file
+    Then the exit code is 1
+    And the error is one line on stderr without a traceback
+    And stderr contains "cannot be read (permission denied)"
+
+    Examples:
+      | file              |
+      | config.json       |
+      | model.safetensors |
+
   Scenario: A file huggingface_hub recorded for the commit is missing
     # spec: CACHE-HEALTH-TREE
     Given a cache with these models:

@@ -175,3 +175,10 @@ def flip_byte(world, filename, name):
     data = bytearray(blob.read_bytes())
     data[-1] ^= 0xFF
     blob.write_bytes(bytes(data))
+
+
+@given(parsers.parse('the file "{filename}" of "{name}" may not be read'))
+def lock_file(world, filename, name):
+    blob = (_snapshot_of(world, name) / filename).resolve()
+    blob.chmod(0)
+    world["cleanup"].append(lambda: blob.chmod(0o644))

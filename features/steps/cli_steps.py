@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -72,6 +74,24 @@ def i_run_with_stdin(world, command, stdin):
 @when(parsers.parse('I run "{command}" as a separate process'))
 def i_run_process(world, command):
     world["result"] = run_subprocess(_argv(command), world["env"])
+
+
+@when(parsers.parse('I run "{command}" as a user without access to that file'))
+def i_run_without_access(world, command):
+    # Root reads any file; drop the capabilities that let it, so it is an ordinary owner.
+    prefix = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "running as root: setpriv (util-linux) is needed to drop DAC override"
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-m", "mlxk", *_argv(command)],
+        capture_output=True,
+        text=True,
+        env=world["env"],
+        timeout=120,
+    )
+    world["result"] = Result(_argv(command), proc.returncode, proc.stdout, proc.stderr)
 
 
 @then(parsers.parse("the exit code is {code:d}"))

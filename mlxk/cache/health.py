@@ -43,7 +43,20 @@ def _is_lfs_pointer(path: Path) -> bool:
         return False
 
 
+def _unreadable(path: Path) -> str | None:
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as error:
+        why = (error.strerror or type(error).__name__).lower()
+        return f"{path.name} cannot be read ({why}); check its permissions"
+    return None
+
+
 def _check_safetensors(path: Path) -> str | None:
+    problem = _unreadable(path)
+    if problem:
+        return problem
     header = safetensors_header(path)
     if header is None:
         return f"{path.name} has no readable safetensors header"
@@ -115,6 +128,9 @@ def check_integrity(
     if "config.json" not in files and not has_gguf:
         return Verdict(False, "config.json is missing")
     if "config.json" in files and not config:
+        problem = _unreadable(snapshot / "config.json")
+        if problem:
+            return Verdict(False, problem)
         try:
             config = json.loads((snapshot / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
