@@ -81,3 +81,38 @@ def complete_with(loaded, prompt, cache):
     from mlxk.engine.generate import fold
 
     return fold(stream(loaded, prompt, GenerationParams(max_tokens=64), cache))
+
+
+# spec: SCALE-BATCH-FAULTS
+def test_a_batch_with_a_cancelled_sequence_leaves_no_memory_behind(repos):
+    from mlxk.engine.batch import Batch
+    from mlxk.engine.chat import raw_prompt
+
+    def run_batch(loaded, cancel_after: int | None):
+        batch = Batch(loaded, max_sequences=4, cache_bytes=0)
+        uids = [
+            batch.add(raw_prompt(loaded, text), GenerationParams(max_tokens=40))
+            for text in ("Hi", "Hello", "hi there")
+        ]
+        steps = 0
+        while len(batch):
+            batch.step()
+            steps += 1
+            if steps == cancel_after:
+                batch.cancel(uids[1])
+        batch.close()
+        del batch
+        gc.collect()
+        mx.clear_cache()
+
+    with loaded_model(repos["mlx-community/TinyLlama-Chat-4bit"].snapshot) as loaded:
+        gc.collect()
+        mx.clear_cache()
+        baseline = mx.get_active_memory()
+        run_batch(loaded, cancel_after=None)
+        after_clean_run = mx.get_active_memory()
+        for _ in range(3):
+            run_batch(loaded, cancel_after=3)
+        after_faults = mx.get_active_memory()
+    assert after_clean_run <= baseline + 64 * 1024, (baseline, after_clean_run)
+    assert after_faults <= baseline + 64 * 1024, (baseline, after_faults)

@@ -16,6 +16,20 @@ Feature: Many clients, one model: batching, prompt cache, limits and memory
     Then every completion equals the unbatched run of the same prompt
     And the server stops generating for the client that left
 
+  Scenario: A request that fails inside a running batch does not disturb the others
+    # spec: SCALE-BATCH-FAULTS
+    Given a running server on the standard fixture cache
+    When 3 clients stream "mlx-community/TinyLlama-Base" and, once all have started, a fourth sends it a prompt longer than its context
+    Then the fourth client got a 400 with code "context_length_exceeded" while the others were still streaming
+    And every completion equals the unbatched run of the same prompt
+
+  Scenario: A swap requested during a batch waits for the batch, then answers with its own model
+    # spec: SCALE-BATCH-FAULTS, SRV-HOTSWAP
+    Given a running server on the standard fixture cache
+    When 3 clients stream "mlx-community/TinyLlama-Base" and, once all have started, a fourth asks "mlx-community/TinyLlama-Chat-4bit" for "hi"
+    Then the fourth client got "Hello! I am a tiny test model, happy to help." only after the others had finished
+    And every completion equals the unbatched run of the same prompt
+
   Scenario: The second turn of a chat reuses the first turn's KV cache
     # spec: SCALE-PROMPT-CACHE
     Given a running server on the standard fixture cache

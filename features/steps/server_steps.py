@@ -504,3 +504,94 @@ def metrics_report(world, count, tokens):
     assert int(values["mlxk_requests_completed_total"]) == count, text
     assert int(values["mlxk_completion_tokens_total"]) == tokens, text
     assert values['mlxk_time_to_first_token_seconds_bucket{le="+Inf"}'] == str(count)
+
+
+def _streams_then_fourth(world, standard_hub, count, model, fourth):
+    """``count`` streaming clients; once every one has its first chunk, run ``fourth``."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    world["standard_hub"] = standard_hub
+    jobs = [("two", 300), ("four", 250), ("six", 280)][:count]
+    started = threading.Barrier(count + 1, timeout=60)
+    finished_at: list[float] = []
+
+    def one(job):
+        prompt, limit = job
+        stream = client(world).completions.create(
+            model=model, prompt=prompt, max_tokens=limit, stream=True
+        )
+        parts, first = [], True
+        for chunk in stream:
+            if chunk.choices:
+                parts.append(chunk.choices[0].text)
+            if first:
+                first = False
+                started.wait()
+        finished_at.append(time.monotonic())
+        return model, prompt, limit, "".join(parts)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        futures = [pool.submit(one, job) for job in jobs]
+        started.wait()
+        sent_at = time.monotonic()
+        world["fourth"] = fourth()
+        world["fourth_times"] = (sent_at, time.monotonic())
+        world["completions"] = [f.result() for f in futures]
+    world["finished_at"] = finished_at
+
+
+@when(
+    parsers.parse(
+        '{count:d} clients stream "{model}" and, once all have started, a fourth sends it '
+        "a prompt longer than its context"
+    )
+)
+def batch_with_failing_fourth(world, standard_hub, count, model):
+    from steps.cli_steps import LONG_PROMPT
+
+    def fourth():
+        try:
+            client(world).completions.create(model=model, prompt=LONG_PROMPT * 60, max_tokens=5)
+        except openai.APIStatusError as error:
+            return error
+        raise AssertionError("a prompt over the context was accepted")
+
+    _streams_then_fourth(world, standard_hub, count, model, fourth)
+
+
+@when(
+    parsers.parse(
+        '{count:d} clients stream "{model}" and, once all have started, a fourth asks '
+        '"{other}" for "{text}"'
+    )
+)
+def batch_with_swap(world, standard_hub, count, model, other, text):
+    def fourth():
+        response = client(world).chat.completions.create(
+            model=other, messages=[{"role": "user", "content": text}]
+        )
+        return response.choices[0].message.content
+
+    _streams_then_fourth(world, standard_hub, count, model, fourth)
+
+
+@then(
+    parsers.parse(
+        'the fourth client got a {status:d} with code "{code}" while the others were still '
+        "streaming"
+    )
+)
+def fourth_failed_inside(world, status, code):
+    error = world["fourth"]
+    assert error.status_code == status and error.body["code"] == code, error
+    answered = world["fourth_times"][1]
+    assert any(t > answered for t in world["finished_at"]), "the batch had already ended"
+
+
+@then(parsers.parse('the fourth client got "{text}" only after the others had finished'))
+def fourth_after_drain(world, text):
+    assert world["fourth"] == text
+    sent, answered = world["fourth_times"]
+    assert all(sent < t <= answered for t in world["finished_at"]), world
