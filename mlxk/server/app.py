@@ -101,27 +101,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.manager = manager
     app.state.started = int(time.time())
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = request_id
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            error = InvalidRequest(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
-            return error_response(error, request_id)
-        if settings.api_key and request.url.path.startswith("/v1"):
-            supplied = request.headers.get("authorization", "")
-            if supplied != f"Bearer {settings.api_key}":
-                return error_response(
-                    Unauthorized("missing or wrong API key (Authorization: Bearer …)"),
-                    request_id,
-                )
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request_id
-        log_request(request_id, request.method, request.url.path, response.status_code, started)
-        return response
-
     @app.exception_handler(MlxkError)
     async def on_mlxk_error(request: Request, error: MlxkError):
         return error_response(error, getattr(request.state, "request_id", None))
@@ -169,6 +148,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(build_web_router())
     if settings.metrics:
         app.include_router(build_metrics_router(manager))
+    app.add_middleware(Guard, settings=settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -177,6 +157,56 @@ def create_app(settings: ServerSettings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         )
     return app
+
+
+class Guard:
+    """Request id, body-size limit and API key for every request, and one log line each.
+
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` would re-stream every
+    SSE chunk through a memory channel, costing time on every token.
+    """
+
+    def __init__(self, app, settings: ServerSettings):
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        error = self._refusal(scope["path"], headers)
+        if error is not None:
+            await error_response(error, request_id)(scope, receive, send)
+            log_request(request_id, scope["method"], scope["path"], error.kind.http_status, started)
+            return
+        status = 500
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                present = message.get("headers", [])
+                if not any(name.lower() == b"x-request-id" for name, _ in present):
+                    message["headers"] = [*present, (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log_request(request_id, scope["method"], scope["path"], status, started)
+
+    def _refusal(self, path: str, headers: dict) -> MlxkError | None:
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return InvalidRequest(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+        key = self.settings.api_key
+        if key and path.startswith("/v1") and headers.get("authorization", "") != f"Bearer {key}":
+            return Unauthorized("missing or wrong API key (Authorization: Bearer …)")
+        return None
 
 
 def dumps(payload) -> str:

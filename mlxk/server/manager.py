@@ -325,6 +325,8 @@ class Job:
         self.cancelled = cancelled
 
     async def next(self, timeout: float | None = None):
+        if not self.queue.empty():  # the common case while decoding: no timer needed
+            return self.queue.get_nowait()
         if timeout is None:
             return await self.queue.get()
         return await asyncio.wait_for(self.queue.get(), timeout)

@@ -277,14 +277,19 @@ class _Stream:
         """``body(item)`` yields the choice payloads of one chunk; ``choice`` wraps them."""
         final = None
         try:
+            ready: list[str] = []  # events of chunks that arrived together: one write
             async for item in _chunks(self.job, self.keepalive):
                 if item is None:
                     yield ": keep-alive\n\n"
                     continue
                 if item.finish_reason is not None:
                     final = item
-                for part in body(item):
-                    yield self.event(choice(part, None))
+                ready.extend(self.event(choice(part, None)) for part in body(item))
+                if ready and self.job.queue.empty():
+                    yield "".join(ready)
+                    ready.clear()
+            if ready:
+                yield "".join(ready)
         except MlxkError as error:
             yield _sse(
                 {
