@@ -1,0 +1,245 @@
+"""What the benchmark scripts share: a synthetic model in a temp cache, servers, clients, tables.
+
+Each script builds its model into a fresh temporary HF cache, starts the servers it
+compares (mlxk, ``mlx_lm.server``, mlx-knife's ``mlxk serve`` when given), drives them
+with the same requests in the same run, and prints one table plus the ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from mlxk.testing.synthetic import write_synthetic
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Bench:
+    """A temporary HF cache holding one synthetic model."""
+
+    tmp: Path
+    hub: Path
+    name: str
+    snapshot: Path
+
+    @property
+    def env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MLXK_"))}
+        env.update(
+            HF_HOME=str(self.tmp / "hf"),
+            HF_HUB_CACHE=str(self.hub),
+            HF_HUB_OFFLINE="1",
+            HOME=str(self.tmp),
+            PYTHONPATH=str(ROOT),
+        )
+        return env
+
+
+@contextmanager
+def synthetic_cache(preset: str):
+    with tempfile.TemporaryDirectory(prefix="mlxk-bench-") as tmp:
+        hub = Path(tmp) / "hf" / "hub"
+        name, repo = write_synthetic(hub, preset)
+        yield Bench(Path(tmp), hub, name, repo.snapshot)
+
+
+def device() -> str:
+    import mlx.core as mx
+
+    return str(mx.default_device())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    label: str
+    url: str
+    process: subprocess.Popen
+    model: str  # what requests put in "model"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def _wait_ready(url: str, process: subprocess.Popen, probe: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url + probe, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server at {url} not ready after {timeout:.0f}s")
+
+
+@contextmanager
+def server(kind: str, bench: Bench, *, extra: list[str] = (), anchor: str | None = None):
+    """Start one server (``mlxk``, ``mlx_lm`` or ``anchor``) on a free port; stop it after."""
+    port = free_port()
+    if kind == "mlxk":
+        argv = [sys.executable, "-m", "mlxk", "serve", "--port", str(port), "--no-supervise"]
+        argv += ["--log-level", "warning", *extra]
+        model, label = bench.name, "mlxk serve"
+    elif kind == "mlx_lm":
+        argv = [sys.executable, "-m", "mlx_lm.server", "--model", str(bench.snapshot)]
+        argv += ["--port", str(port), "--log-level", "WARNING", *extra]
+        model, label = str(bench.snapshot), "mlx_lm.server"
+    elif kind == "anchor":
+        argv = [anchor, "serve", "--port", str(port), "--log-level", "warning", *extra]
+        model, label = bench.name, "mlx-knife 2.0 serve"
+    else:
+        raise ValueError(kind)
+    process = subprocess.Popen(
+        argv, env=bench.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, "/v1/models", timeout=120)
+        yield Server(label, url, process, model)
+    except RuntimeError as error:
+        process.kill()
+        message = (process.stderr.read() if process.stderr else "")[-400:]
+        raise RuntimeError(f"{label}: {error}: {message}") from None
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+_clients = threading.local()
+
+
+def http() -> httpx.Client:
+    """One kept-alive client per thread, as a real client has: creating an httpx client
+    and a TCP connection per request would add tens of ms to every TTFT measured."""
+    client = getattr(_clients, "client", None)
+    if client is None:
+        client = _clients.client = httpx.Client(timeout=600)
+    return client
+
+
+@dataclass
+class Measured:
+    ttft: float  # seconds to the first visible text
+    first: float  # perf_counter of the first text
+    last: float  # perf_counter of the last text
+    start: float
+    tokens: int
+    cached_tokens: int = 0
+    text: str = ""
+
+    @property
+    def decode_tps(self) -> float:
+        span = self.last - self.first
+        return (self.tokens - 1) / span if span > 0 and self.tokens > 1 else 0.0
+
+    @property
+    def total_tps(self) -> float:
+        return self.tokens / (self.last - self.start)
+
+
+def chat_body(srv: Server, messages: list[dict], max_tokens: int, stream: bool) -> dict:
+    body = {"model": srv.model, "messages": messages, "max_tokens": max_tokens}
+    body.update(temperature=0.0, stream=stream)
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def stream_chat(srv: Server, messages: list[dict], max_tokens: int) -> Measured:
+    """One streamed chat completion; times from the request to the first and last text."""
+    body = chat_body(srv, messages, max_tokens, stream=True)
+    start = time.perf_counter()
+    first = last = None
+    pieces: list[str] = []
+    usage = None
+    with http().stream("POST", srv.url + "/v1/chat/completions", json=body) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if not line.startswith("data:") or line.strip() == "data: [DONE]":
+                continue
+            event = json.loads(line[5:])
+            usage = event.get("usage") or usage
+            for choice in event.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if delta.get("content") or delta.get("reasoning"):
+                    now = time.perf_counter()
+                    first = first or now
+                    last = now
+                    pieces.append(delta.get("content") or "")
+    if first is None:
+        raise RuntimeError(f"{srv.label} streamed no text")
+    tokens = (usage or {}).get("completion_tokens") or len(pieces)
+    details = (usage or {}).get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") or 0
+    return Measured(first - start, first, last, start, tokens, cached, "".join(pieces))
+
+
+def whole_chat(srv: Server, messages: list[dict], max_tokens: int) -> tuple[float, int]:
+    """One unstreamed chat completion: (seconds, completion tokens)."""
+    body = chat_body(srv, messages, max_tokens, stream=False)
+    start = time.perf_counter()
+    response = http().post(srv.url + "/v1/chat/completions", json=body)
+    elapsed = time.perf_counter() - start
+    response.raise_for_status()
+    return elapsed, response.json()["usage"]["completion_tokens"]
+
+
+def median(values) -> float:
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values, q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    cells = [header] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return "-"
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"

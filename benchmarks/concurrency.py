@@ -1,0 +1,188 @@
+"""Many clients at once: aggregate tokens/s and TTFT p50/p95, against the engine's ceiling.
+
+k = 1, 2, 4, 8 clients stream chat completions at the same moment (each its own prompt,
+greedy, the same length) from ``mlxk serve``, from ``mlx_lm.server`` and, with
+``--anchor``, from mlx-knife 2.0's ``mlxk serve``, all on the same synthetic model
+(~26M parameters, fp32). The same run measures the ceiling: the model's own decode
+forward pass at batch k with a KV cache (tokens/s), which depends on the device.
+
+    python benchmarks/concurrency.py [--preset 26m] [--tokens 48] [--rounds 2]
+                                     [--anchor /path/to/mlx-knife/bin/mlxk] [--quick]
+
+Targets (issue 7): TTFT p95 at 4 clients <= 3x single-client TTFT; aggregate tok/s at k
+>= 0.9x the ceiling at k; on CUDA/Metal aggregate at 4 >= 2.5x single; ahead of the other
+servers on TTFT p95 and not behind on aggregate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+
+from _common import (
+    device,
+    median,
+    percentile,
+    server,
+    stream_chat,
+    synthetic_cache,
+    table,
+    verdict,
+)
+
+TOPICS = ["France", "the sea", "a cat", "winter", "music", "a river", "the moon", "bread"]
+
+
+def messages_for(i: int) -> list[dict]:
+    return [{"role": "user", "content": f"Tell me a story about {TOPICS[i % len(TOPICS)]}."}]
+
+
+def ceiling(loaded, batch: int, tokens: int, prompt_len: int = 24) -> float:
+    """Decode tokens/s of the bare model at ``batch`` sequences (after a prefill)."""
+    import mlx.core as mx
+    from mlx_lm.models.cache import make_prompt_cache
+
+    cache = make_prompt_cache(loaded.model)
+    prompt = mx.random.randint(0, 1000, (batch, prompt_len))
+    logits = loaded.model(prompt, cache=cache)
+    y = mx.argmax(logits[:, -1, :], axis=-1)
+    mx.eval(y)
+    start = time.perf_counter()
+    for _ in range(tokens):
+        logits = loaded.model(y[:, None], cache=cache)
+        y = mx.argmax(logits[:, -1, :], axis=-1)
+        mx.eval(y)
+    return batch * tokens / (time.perf_counter() - start)
+
+
+def round_of(srv, clients: int, tokens: int):
+    """``clients`` streams released together; (aggregate tok/s, [ttft...])."""
+    gate = threading.Barrier(clients)
+
+    def one(i):
+        gate.wait()
+        return stream_chat(srv, messages_for(i), tokens)
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        results = list(pool.map(one, range(clients)))
+    span = max(r.last for r in results) - min(r.start for r in results)
+    return sum(r.tokens for r in results) / span, [r.ttft for r in results]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="26m")
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--clients", default="1,2,4,8")
+    parser.add_argument("--anchor", help="mlx-knife 2.0's mlxk executable")
+    parser.add_argument("--no-mlx-lm-server", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny model, 1 and 4 clients")
+    args = parser.parse_args()
+    if args.quick:
+        args.preset, args.tokens, args.rounds, args.clients = "tiny", 12, 1, "1,4"
+    levels = [int(k) for k in args.clients.split(",")]
+
+    from mlxk.engine.model import loaded_model
+
+    problems = []
+    with synthetic_cache(args.preset) as bench:
+        with loaded_model(bench.snapshot) as loaded:
+            ceiling(loaded, 1, 4)  # warm-up
+            ceilings = {k: ceiling(loaded, k, args.tokens) for k in levels}
+        with ExitStack() as stack:
+            servers = [
+                stack.enter_context(
+                    server("mlxk", bench, extra=["--max-concurrency", str(max(levels))])
+                )
+            ]
+            others = [] if args.no_mlx_lm_server else [("mlx_lm", None)]
+            if args.anchor:
+                others.append(("anchor", args.anchor))
+            for kind, anchor in others:
+                try:
+                    servers.append(stack.enter_context(server(kind, bench, anchor=anchor)))
+                except RuntimeError as error:
+                    problems.append(str(error))
+            results: dict[tuple[str, int], tuple[list, list]] = {}
+            for srv in list(servers):
+                try:
+                    round_of(srv, 1, 4)  # warm-up
+                except Exception as error:  # noqa: BLE001 - report a peer that fails, go on
+                    problems.append(f"{srv.label}: {error}")
+                    servers.remove(srv)
+            for _ in range(args.rounds):
+                for k in levels:
+                    for srv in servers:
+                        aggregate, ttfts = round_of(srv, k, args.tokens)
+                        agg, all_ttft = results.setdefault((srv.label, k), ([], []))
+                        agg.append(aggregate)
+                        all_ttft.extend(ttfts)
+
+    rows = []
+    figures = {}
+    for (label, k), (aggregates, ttfts) in results.items():
+        agg = median(aggregates)
+        p50, p95 = percentile(ttfts, 50), percentile(ttfts, 95)
+        figures[(label, k)] = (agg, p50, p95)
+        rows.append([label, k, agg, ceilings[k], agg / ceilings[k], p50 * 1000, p95 * 1000])
+    rows.sort(key=lambda r: (r[0] != "mlxk serve", r[0], r[1]))
+    print(f"device: {device()}  model: synthetic {args.preset}  {args.tokens} tokens per request")
+    print(f"{args.rounds} rounds per level; ceiling = the bare model's batched decode\n")
+    print(
+        table(
+            [
+                "server",
+                "clients",
+                "aggregate tok/s",
+                "ceiling tok/s",
+                "of ceiling",
+                "TTFT p50 ms",
+                "TTFT p95 ms",
+            ],
+            rows,
+        )
+    )
+
+    ours = {k: figures[("mlxk serve", k)] for k in levels}
+    checks = []
+    if 1 in ours and 4 in ours:
+        ratio = ours[4][2] / ours[1][2]
+        checks.append(("mlxk TTFT p95 at 4 / single TTFT (<= 3)", ratio, ratio <= 3))
+    for k in levels:
+        share = ours[k][0] / ceilings[k]
+        checks.append((f"mlxk aggregate / ceiling at {k} (>= 0.9)", share, share >= 0.9))
+    if 1 in ours and 4 in ours and "cpu" not in device():
+        scale = ours[4][0] / ours[1][0]
+        checks.append(("mlxk aggregate at 4 / at 1 on GPU (>= 2.5)", scale, scale >= 2.5))
+    for srv in servers[1:]:
+        for k in levels:
+            theirs = figures.get((srv.label, k))
+            if not theirs:
+                continue
+            checks.append(
+                (
+                    f"{srv.label} / mlxk TTFT p95 at {k} (>= 1)",
+                    theirs[2] / ours[k][2],
+                    ours[k][2] <= theirs[2],
+                )
+            )
+            checks.append(
+                (
+                    f"mlxk / {srv.label} aggregate at {k} (>= 0.95)",
+                    ours[k][0] / theirs[0],
+                    ours[k][0] >= 0.95 * theirs[0],
+                )
+            )
+    print()
+    print(table(["check", "measured", "verdict"], [[n, v, verdict(ok)] for n, v, ok in checks]))
+    for problem in problems:
+        print(f"note: {problem}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""The server's memory over its life: empty, loaded, after 100 requests, after idle unload.
+
+``mlxk serve --idle-unload S`` runs on a synthetic model (~26M parameters, fp32: about
+100 MB of weights). Its resident memory (RSS, read from /proc on Linux or ``ps``
+elsewhere) and what ``/health`` reports (model bytes, prompt-cache bytes) are read when
+the server is empty, right after the first request loaded the model, after 100 more
+requests (each a different prompt, so the prompt cache fills to its bound), and after
+the model was unloaded for idleness.
+
+    python benchmarks/memory.py [--preset 26m] [--requests 100] [--prompt-cache 64MB] [--quick]
+
+Targets (issue 7): after 100 requests, no growth beyond the prompt-cache bound (plus
+2% slack for the allocator); after idle unload, back within 10% of the empty server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+import httpx
+from _common import device, http, server, synthetic_cache, table, verdict
+
+from mlxk.settings import parse_bytes
+
+
+def rss_bytes(pid: int) -> int:
+    if sys.platform.startswith("linux"):
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True)
+    return int(out.stdout.strip()) * 1024
+
+
+def ask(srv, i: int, tokens: int) -> None:
+    body = {
+        "model": srv.model,
+        "messages": [{"role": "user", "content": f"Request number {i}: tell me a story."}],
+        "max_tokens": tokens,
+        "temperature": 0,
+    }
+    http().post(srv.url + "/v1/chat/completions", json=body).raise_for_status()
+
+
+def reading(srv, label: str) -> list:
+    health = httpx.get(srv.url + "/health", timeout=10).json()
+    return [
+        label,
+        rss_bytes(srv.pid),
+        health.get("model") or "-",
+        health["memory_bytes"],
+        health["prompt_cache_bytes"],
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="26m")
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--tokens", type=int, default=16)
+    parser.add_argument("--prompt-cache", default="64MB")
+    parser.add_argument("--idle", type=float, default=3.0)
+    parser.add_argument("--quick", action="store_true", help="tiny model, 10 requests")
+    args = parser.parse_args()
+    if args.quick:
+        args.preset, args.requests, args.tokens, args.idle = "tiny", 10, 4, 1.0
+    bound = parse_bytes(args.prompt_cache)
+
+    rows = []
+    with synthetic_cache(args.preset) as bench:
+        extra = ["--idle-unload", str(args.idle), "--prompt-cache", str(bound)]
+        with server("mlxk", bench, extra=extra) as srv:
+            time.sleep(1.0)
+            rows.append(reading(srv, "empty server"))
+            ask(srv, -1, args.tokens)
+            rows.append(reading(srv, "model loaded, 1 request"))
+            for i in range(args.requests):
+                ask(srv, i, args.tokens)
+            rows.append(reading(srv, f"after {args.requests} more requests"))
+            deadline = time.monotonic() + args.idle + 30
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                if httpx.get(srv.url + "/health").json().get("model") is None:
+                    break
+            time.sleep(0.5)
+            rows.append(reading(srv, "after idle unload"))
+
+    mb = 1024 * 1024
+    print(
+        f"device: {device()}  model: synthetic {args.preset}  prompt-cache bound: {bound // mb} MB"
+    )
+    print(
+        table(
+            ["moment", "RSS MB", "loaded model", "model MB (/health)", "prompt cache MB (/health)"],
+            [[r[0], r[1] / mb, r[2], r[3] / mb, r[4] / mb] for r in rows],
+        )
+    )
+    empty, loaded, busy, unloaded = (r[1] for r in rows)
+    growth = busy - loaded
+    checks = [
+        (
+            "RSS growth over the requests (MB, <= cache bound + 2%)",
+            growth / mb,
+            growth <= bound + 0.02 * loaded,
+        ),
+        ("prompt cache within its bound (MB)", rows[2][4] / mb, rows[2][4] <= bound),
+        (
+            "RSS after idle unload / empty server (<= 1.10)",
+            unloaded / empty,
+            unloaded <= 1.10 * empty,
+        ),
+        (
+            "model freed (/health reports no model)",
+            1.0 if rows[3][2] == "-" else 0.0,
+            rows[3][2] == "-",
+        ),
+    ]
+    print()
+    print(table(["check", "measured", "verdict"], [[n, v, verdict(ok)] for n, v, ok in checks]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

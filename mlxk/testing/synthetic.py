@@ -1,0 +1,135 @@
+"""Synthetic Llama-style models of a chosen size, for benchmarks.
+
+Random (seeded) weights behind the tiny models' real tokenizer and chat template, laid
+into a real HF cache. Their text is gibberish; what matters is that every contender
+does the same work per token. Only tokens that are a space and a word keep their rows
+of the output layer; the others (end of sequence, special tokens, stray bytes of a
+UTF-8 sequence, word pieces) get zero rows, so their logits are 0 while the largest of
+the random logits is positive. Greedy decoding therefore never stops early, every run
+generates exactly ``max_tokens`` tokens, and the streaming detokenizer (which holds a
+word until the next one starts) shows text from the second token on, for every
+contender alike.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlxk.testing import templates
+from mlxk.testing.hubcache import CachedRepo, write_repo
+from mlxk.testing.models import LLAMA3, family_tokens
+from mlxk.testing.tokenizer import tokenizer_config
+
+
+@dataclass(frozen=True)
+class Shape:
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate: int
+
+
+PRESETS = {
+    "tiny": Shape(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128),
+    "26m": Shape(hidden=512, layers=8, heads=8, kv_heads=4, intermediate=1536),
+    "100m": Shape(hidden=768, layers=16, heads=12, kv_heads=4, intermediate=2048),
+}
+
+
+def parameter_count(shape: Shape, vocab_size: int) -> int:
+    head_dim = shape.hidden // shape.heads
+    kv = shape.kv_heads * head_dim
+    attention = 2 * shape.hidden * shape.hidden + 2 * shape.hidden * kv
+    mlp = 3 * shape.hidden * shape.intermediate
+    norms = 2 * shape.hidden
+    return shape.layers * (attention + mlp + norms) + 2 * vocab_size * shape.hidden + shape.hidden
+
+
+def synthetic_files(preset: str, *, seed: int = 0, dtype: str = "float32") -> dict[str, bytes]:
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_lm.models import llama
+
+    shape = PRESETS[preset]
+    tokens = family_tokens(LLAMA3)
+    eos_ids = [tokens.ids[LLAMA3.eos], *(tokens.ids[t] for t in LLAMA3.extra_eos)]
+    config = {
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": shape.hidden,
+        "intermediate_size": shape.intermediate,
+        "num_hidden_layers": shape.layers,
+        "num_attention_heads": shape.heads,
+        "num_key_value_heads": shape.kv_heads,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "vocab_size": tokens.vocab_size,
+        "max_position_embeddings": 4096,
+        "tie_word_embeddings": False,
+        "eos_token_id": eos_ids,
+        "bos_token_id": tokens.ids[LLAMA3.bos],
+        "torch_dtype": dtype,
+    }
+    mx.random.seed(seed)
+    model = llama.Model(llama.ModelArgs.from_dict(config))
+    params = {}
+    for name, value in tree_flatten(model.parameters()):
+        if name.endswith("norm.weight"):
+            params[name] = mx.ones(value.shape)
+        else:
+            params[name] = mx.random.normal(value.shape) * (1.0 / value.shape[-1] ** 0.5)
+    printable = _printable_ids(tokens)
+    keep = mx.array([[1.0 if i in printable else 0.0] for i in range(tokens.vocab_size)])
+    params["lm_head.weight"] = params["lm_head.weight"] * keep
+    target = getattr(mx, dtype)
+    params = {k: v.astype(target) for k, v in params.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.safetensors"
+        mx.save_safetensors(str(path), params, metadata={"format": "mlx"})
+        weights = path.read_bytes()
+    return {
+        "config.json": _json(config),
+        "generation_config.json": _json({"eos_token_id": eos_ids, "do_sample": False}),
+        "tokenizer.json": _json(tokens.tokenizer_json),
+        "tokenizer_config.json": _json(
+            tokenizer_config(
+                bos_token=LLAMA3.bos,
+                eos_token=LLAMA3.eos,
+                pad_token=LLAMA3.pad,
+                chat_template=templates.LLAMA3,
+                special_tokens=list(LLAMA3.special_tokens),
+                token_ids=tokens.ids,
+            )
+        ),
+        "model.safetensors": weights,
+        "README.md": b"---\nlibrary_name: mlx\ntags:\n- mlx\n---\nSynthetic benchmark model.\n",
+    }
+
+
+def _printable_ids(tokens) -> frozenset[int]:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(json.dumps(tokens.tokenizer_json))
+    special = {a["id"] for a in tokens.tokenizer_json["added_tokens"] if a.get("special")}
+    return frozenset(
+        i
+        for i in range(tokens.vocab_size)
+        if i not in special
+        and (text := tokenizer.decode([i])).startswith(" ")
+        and text[1:].isalpha()
+        and text.isascii()
+    )
+
+
+def write_synthetic(hub: Path, preset: str, *, dtype: str = "float32") -> tuple[str, CachedRepo]:
+    """Write the ``preset`` model into ``hub``; returns its name and where it landed."""
+    name = f"mlxk-bench/Synthetic-{preset}-{dtype}"
+    return name, write_repo(hub, name, synthetic_files(preset, dtype=dtype))
+
+
+def _json(obj) -> bytes:
+    return (json.dumps(obj, indent=2) + "\n").encode()

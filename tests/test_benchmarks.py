@@ -1,0 +1,60 @@
+"""The benchmarks' correctness, not their numbers: they build what they say, run, and report.
+
+Each script runs in ``--quick`` mode (tiny model, few tokens) as a separate process and
+must print its device, one table of measurements and a verdict for every target. Speed
+itself is never asserted here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ["run_overhead", "server_overhead", "concurrency", "chat_turns", "memory"]
+
+
+def test_the_synthetic_model_has_the_size_it_claims_and_never_stops_early(tmp_path):
+    from mlx.utils import tree_flatten
+
+    from mlxk.engine.chat import chat_prompt
+    from mlxk.engine.generate import GenerationParams, complete
+    from mlxk.engine.model import loaded_model
+    from mlxk.testing.models import LLAMA3, family_tokens
+    from mlxk.testing.synthetic import PRESETS, parameter_count, write_synthetic
+
+    _, repo = write_synthetic(tmp_path / "hub", "tiny")
+    with loaded_model(repo.snapshot) as loaded:
+        counted = sum(v.size for _, v in tree_flatten(loaded.model.parameters()))
+        prompt = chat_prompt(loaded, [{"role": "user", "content": "Hello"}])
+        done = complete(loaded, prompt, GenerationParams(max_tokens=40))
+    assert counted == parameter_count(PRESETS["tiny"], family_tokens(LLAMA3).vocab_size)
+    assert done.finish_reason == "length" and done.usage.completion_tokens == 40
+    assert done.text.isascii() and done.text.strip()
+    assert parameter_count(PRESETS["26m"], 2000) // 1_000_000 in range(24, 29)
+    assert parameter_count(PRESETS["100m"], 2000) // 1_000_000 in range(95, 106)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_benchmark_runs_and_reports_every_target(name):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert out.startswith("device: "), out
+    tables = [block for block in out.split("\n\n") if re.search(r"^-+(  -+)+$", block, re.M)]
+    assert len(tables) == 2, out  # the measurements, then the checks
+    measurements, checks = tables
+    assert re.search(r"\d+\.\d+", measurements), measurements
+    verdicts = re.findall(r"(PASS|FAIL|\(reference\))\s*$", checks, re.M)
+    assert verdicts and len(verdicts) == len(checks.strip().splitlines()) - 2, checks
+    assert "note:" not in out, out  # every peer the quick run starts must answer
