@@ -72,6 +72,17 @@ def _added_special_tokens(tokenizer) -> set[str]:
     return {t.content for t in decoder.values() if getattr(t, "special", False)}
 
 
+def warm_up() -> None:
+    """Import mlx, mlx-lm and the tokenizer stack now (a server's start, not its first request)."""
+    import mlx.core  # noqa: F401
+    import mlx_lm.generate  # noqa: F401
+    import mlx_lm.models.cache  # noqa: F401
+    import mlx_lm.sample_utils  # noqa: F401
+    import mlx_lm.utils  # noqa: F401
+    import transformers  # noqa: F401
+    from transformers import AutoTokenizer  # noqa: F401  (the lazy module behind it)
+
+
 def load(path: Path) -> LoadedModel:
     from mlx_lm import load as mlx_load
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -86,6 +87,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # A server will need the engine: import it now rather than on the first request.
+        from mlxk.engine.model import warm_up
+
+        await asyncio.to_thread(warm_up)
         if settings.model:
             await manager.preload(settings.model)
         yield
