@@ -181,7 +181,8 @@ def stream_chat(srv: Server, messages: list[dict], max_tokens: int) -> Measured:
     pieces: list[str] = []
     usage = None
     with http().stream("POST", srv.url + "/v1/chat/completions", json=body) as r:
-        r.raise_for_status()
+        if r.status_code >= 400:
+            raise RuntimeError(f"HTTP {r.status_code}: {r.read().decode(errors='replace')[:300]}")
         for line in r.iter_lines():
             if not line.startswith("data:") or line.strip() == "data: [DONE]":
                 continue
@@ -208,7 +209,8 @@ def whole_chat(srv: Server, messages: list[dict], max_tokens: int) -> tuple[floa
     start = time.perf_counter()
     response = http().post(srv.url + "/v1/chat/completions", json=body)
     elapsed = time.perf_counter() - start
-    response.raise_for_status()
+    if response.status_code >= 400:
+        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
     return elapsed, response.json()["usage"]["completion_tokens"]
 
 

@@ -36,8 +36,10 @@ from _common import (
 TOPICS = ["France", "the sea", "a cat", "winter", "music", "a river", "the moon", "bread"]
 
 
-def messages_for(i: int) -> list[dict]:
-    return [{"role": "user", "content": f"Tell me a story about {TOPICS[i % len(TOPICS)]}."}]
+def messages_for(i: int, tag: str) -> list[dict]:
+    """Each request its own prompt (``tag`` names the round), so no prompt cache answers it."""
+    topic = TOPICS[i % len(TOPICS)]
+    return [{"role": "user", "content": f"({tag}.{i}) Tell me a story about {topic}."}]
 
 
 def ceiling(loaded, batch: int, tokens: int, prompt_len: int = 24) -> float:
@@ -46,7 +48,8 @@ def ceiling(loaded, batch: int, tokens: int, prompt_len: int = 24) -> float:
     from mlx_lm.models.cache import make_prompt_cache
 
     cache = make_prompt_cache(loaded.model)
-    prompt = mx.random.randint(0, 1000, (batch, prompt_len))
+    vocab = loaded.model.args.vocab_size
+    prompt = mx.random.randint(0, vocab, (batch, prompt_len))  # ids past the vocab crash mlx
     logits = loaded.model(prompt, cache=cache)
     y = mx.argmax(logits[:, -1, :], axis=-1)
     mx.eval(y)
@@ -58,13 +61,14 @@ def ceiling(loaded, batch: int, tokens: int, prompt_len: int = 24) -> float:
     return batch * tokens / (time.perf_counter() - start)
 
 
-def round_of(srv, clients: int, tokens: int):
+def round_of(srv, clients: int, tokens: int, tag: str):
     """``clients`` streams released together; (aggregate tok/s, [ttft...])."""
     gate = threading.Barrier(clients)
 
     def one(i):
+        messages = messages_for(i, tag)
         gate.wait()
-        return stream_chat(srv, messages_for(i), tokens)
+        return stream_chat(srv, messages, tokens)
 
     with ThreadPoolExecutor(max_workers=clients) as pool:
         results = list(pool.map(one, range(clients)))
@@ -110,14 +114,14 @@ def main() -> int:
             results: dict[tuple[str, int], tuple[list, list]] = {}
             for srv in list(servers):
                 try:
-                    round_of(srv, 1, 4)  # warm-up
+                    round_of(srv, 1, 4, "warm-up")
                 except Exception as error:  # noqa: BLE001 - report a peer that fails, go on
                     problems.append(f"{srv.label}: {error}")
                     servers.remove(srv)
-            for _ in range(args.rounds):
+            for round_ in range(args.rounds):
                 for k in levels:
                     for srv in servers:
-                        aggregate, ttfts = round_of(srv, k, args.tokens)
+                        aggregate, ttfts = round_of(srv, k, args.tokens, f"{round_}.{k}")
                         agg, all_ttft = results.setdefault((srv.label, k), ([], []))
                         agg.append(aggregate)
                         all_ttft.extend(ttfts)

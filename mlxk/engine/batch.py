@@ -111,3 +111,4 @@ class Batch:
     def close(self) -> None:
         self._sequences.clear()
         self._generator.close()
+

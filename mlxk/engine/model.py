@@ -114,6 +114,20 @@ def unload(loaded: LoadedModel) -> None:
     loaded.extras.clear()
     gc.collect()
     mx.clear_cache()
+    release_freed_memory()
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by mlx back to the OS (glibc keeps freed heap pages otherwise)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+        pass
 
 
 @contextmanager

@@ -90,6 +90,7 @@ class ModelManager:
         self._loaded_bytes = 0
         self._batch = None
         self._last_used = time.monotonic()
+        self._trimmed = True
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -176,6 +177,11 @@ class ModelManager:
         idle = time.monotonic() - self._last_used
         if self._loaded is not None and self.idle_unload is not None and idle > self.idle_unload:
             self._unload()
+        elif idle > 1.0 and not self._trimmed:
+            from mlxk.engine.model import release_freed_memory
+
+            release_freed_memory()  # what the finished requests freed, back to the OS
+            self._trimmed = True
 
     def _unload(self) -> None:
         if self._batch is not None:
@@ -297,6 +303,7 @@ class ModelManager:
             self._unload()
             return
         self._last_used = time.monotonic()
+        self._trimmed = False
         for result in results:
             job = self._active.get(result.uid)
             if job is None:
