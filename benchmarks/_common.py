@@ -145,6 +145,21 @@ def http() -> httpx.Client:
     return client
 
 
+def start_peers(stack, bench: Bench, args, problems: list[str]) -> list[Server]:
+    """Start ``mlx_lm.server`` (unless ``--no-mlx-lm-server``) and mlx-knife (``--anchor``)
+    on ``stack``; a peer that cannot start is noted in ``problems``, not fatal."""
+    kinds = [] if args.no_mlx_lm_server else [("mlx_lm", None)]
+    if args.anchor:
+        kinds.append(("anchor", args.anchor))
+    started = []
+    for kind, anchor in kinds:
+        try:
+            started.append(stack.enter_context(server(kind, bench, anchor=anchor)))
+        except RuntimeError as error:
+            problems.append(str(error))
+    return started
+
+
 @dataclass
 class Measured:
     ttft: float  # seconds to the first visible text

@@ -27,6 +27,7 @@ from _common import (
     median,
     percentile,
     server,
+    start_peers,
     stream_chat,
     synthetic_cache,
     table,
@@ -103,14 +104,7 @@ def main() -> int:
                     server("mlxk", bench, extra=["--max-concurrency", str(max(levels))])
                 )
             ]
-            others = [] if args.no_mlx_lm_server else [("mlx_lm", None)]
-            if args.anchor:
-                others.append(("anchor", args.anchor))
-            for kind, anchor in others:
-                try:
-                    servers.append(stack.enter_context(server(kind, bench, anchor=anchor)))
-                except RuntimeError as error:
-                    problems.append(str(error))
+            servers += start_peers(stack, bench, args, problems)
             results: dict[tuple[str, int], tuple[list, list]] = {}
             for srv in list(servers):
                 try:

@@ -24,6 +24,7 @@ from _common import (
     device,
     median,
     server,
+    start_peers,
     stream_chat,
     synthetic_cache,
     table,
@@ -76,14 +77,7 @@ def main() -> int:
     with synthetic_cache(args.preset) as bench, ExitStack() as stack:
         loaded = stack.enter_context(loaded_model(bench.snapshot))
         servers = [stack.enter_context(server("mlxk", bench))]
-        others = [] if args.no_mlx_lm_server else [("mlx_lm", None)]
-        if args.anchor:
-            others.append(("anchor", args.anchor))
-        for kind, anchor in others:
-            try:
-                servers.append(stack.enter_context(server(kind, bench, anchor=anchor)))
-            except RuntimeError as error:
-                problems.append(str(error))
+        servers += start_peers(stack, bench, args, problems)
 
         def direct_run(messages):
             return direct(loaded, list(chat_prompt(loaded, messages).token_ids), args.tokens)
