@@ -3,8 +3,9 @@
 k = 1, 2, 4, 8 clients stream chat completions at the same moment (each its own prompt,
 greedy, the same length) from ``mlxk serve``, from ``mlx_lm.server`` and, with
 ``--anchor``, from mlx-knife 2.0's ``mlxk serve``, all on the same synthetic model
-(~26M parameters, fp32). The same run measures the ceiling: the model's own decode
-forward pass at batch k with a KV cache (tokens/s), which depends on the device.
+(~26M parameters, fp32). The same run measures the ceiling: the bare model doing the
+same work at batch k (prefill k prompts together, then decode), which depends on the
+device; its decode-only rate is shown too.
 
     python benchmarks/concurrency.py [--preset 26m] [--tokens 48] [--rounds 2]
                                      [--anchor /path/to/mlx-knife/bin/mlxk] [--quick]
@@ -43,23 +44,28 @@ def messages_for(i: int, tag: str) -> list[dict]:
     return [{"role": "user", "content": f"({tag}.{i}) Tell me a story about {topic}."}]
 
 
-def ceiling(loaded, batch: int, tokens: int, prompt_len: int = 24) -> float:
-    """Decode tokens/s of the bare model at ``batch`` sequences (after a prefill)."""
+def ceiling(loaded, batch: int, tokens: int, prompt_len: int) -> tuple[float, float]:
+    """The bare model doing the clients' work at batch ``batch``: prefill ``batch`` prompts
+    of ``prompt_len`` tokens together, then decode ``tokens`` steps. Returns tokens/s over
+    the whole (what k clients could get at best) and over the decode alone."""
     import mlx.core as mx
     from mlx_lm.models.cache import make_prompt_cache
 
     cache = make_prompt_cache(loaded.model)
     vocab = loaded.model.args.vocab_size
     prompt = mx.random.randint(0, vocab, (batch, prompt_len))  # ids past the vocab crash mlx
+    mx.eval(prompt)
+    start = time.perf_counter()
     logits = loaded.model(prompt, cache=cache)
     y = mx.argmax(logits[:, -1, :], axis=-1)
     mx.eval(y)
-    start = time.perf_counter()
-    for _ in range(tokens):
+    decode_start = time.perf_counter()
+    for _ in range(tokens - 1):
         logits = loaded.model(y[:, None], cache=cache)
         y = mx.argmax(logits[:, -1, :], axis=-1)
         mx.eval(y)
-    return batch * tokens / (time.perf_counter() - start)
+    end = time.perf_counter()
+    return batch * tokens / (end - start), batch * (tokens - 1) / (end - decode_start)
 
 
 def round_of(srv, clients: int, tokens: int, tag: str):
@@ -91,13 +97,17 @@ def main() -> int:
         args.preset, args.tokens, args.rounds, args.clients = "tiny", 12, 1, "1,4"
     levels = [int(k) for k in args.clients.split(",")]
 
+    from mlxk.engine.chat import chat_prompt
     from mlxk.engine.model import loaded_model
 
     problems = []
     with synthetic_cache(args.preset) as bench:
         with loaded_model(bench.snapshot) as loaded:
-            ceiling(loaded, 1, 4)  # warm-up
-            ceilings = {k: ceiling(loaded, k, args.tokens) for k in levels}
+            prompt_len = len(chat_prompt(loaded, messages_for(0, "0.1")).token_ids)
+            ceiling(loaded, 1, 4, prompt_len)  # warm-up
+            measured = {k: ceiling(loaded, k, args.tokens, prompt_len) for k in levels}
+            ceilings = {k: whole for k, (whole, _) in measured.items()}
+            decode_only = {k: decode for k, (_, decode) in measured.items()}
         with ExitStack() as stack:
             servers = [
                 stack.enter_context(
@@ -126,10 +136,15 @@ def main() -> int:
         agg = median(aggregates)
         p50, p95 = percentile(ttfts, 50), percentile(ttfts, 95)
         figures[(label, k)] = (agg, p50, p95)
-        rows.append([label, k, agg, ceilings[k], agg / ceilings[k], p50 * 1000, p95 * 1000])
+        rows.append(
+            [label, k, agg, ceilings[k], decode_only[k], agg / ceilings[k], p50 * 1000, p95 * 1000]
+        )
     rows.sort(key=lambda r: (r[0] != "mlxk serve", r[0], r[1]))
     print(f"device: {device()}  model: synthetic {args.preset}  {args.tokens} tokens per request")
-    print(f"{args.rounds} rounds per level; ceiling = the bare model's batched decode\n")
+    print(
+        f"{args.rounds} rounds per level; ceiling = the bare model prefilling k prompts"
+        " together and decoding the same tokens (decode-only: without the prefill)\n"
+    )
     print(
         table(
             [
@@ -137,6 +152,7 @@ def main() -> int:
                 "clients",
                 "aggregate tok/s",
                 "ceiling tok/s",
+                "decode-only ceiling",
                 "of ceiling",
                 "TTFT p50 ms",
                 "TTFT p95 ms",
