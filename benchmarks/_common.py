@@ -180,6 +180,32 @@ class Measured:
         return self.tokens / (self.last - self.start)
 
 
+def timed_stream(items, tokens_of, text_of) -> tuple[float, float, float, int]:
+    """Time a generation stream: (seconds to the first text, overall tok/s, decode tok/s,
+    tokens). The clock starts before the first item is asked for."""
+    start = time.perf_counter()
+    first = last = None
+    count = 0
+    for item in items:
+        now = time.perf_counter()
+        count += tokens_of(item)
+        if text_of(item) and first is None:
+            first = now
+        last = now
+    return first - start, count / (last - start), (count - 1) / (last - first), count
+
+
+def direct_generation(loaded, prompt_ids: list[int], tokens: int):
+    """The baseline: ``mlx_lm.stream_generate`` called directly, greedy, timed."""
+    from mlx_lm import stream_generate
+    from mlx_lm.sample_utils import make_sampler
+
+    responses = stream_generate(
+        loaded.model, loaded.tokenizer, prompt_ids, max_tokens=tokens, sampler=make_sampler(0.0)
+    )
+    return timed_stream(responses, lambda _: 1, lambda r: r.text)
+
+
 def chat_body(srv: Server, messages: list[dict], max_tokens: int, stream: bool) -> dict:
     body = {"model": srv.model, "messages": messages, "max_tokens": max_tokens}
     body.update(temperature=0.0, stream=stream)

@@ -23,7 +23,15 @@ import argparse
 import io
 import time
 
-from _common import device, median, synthetic_cache, table, verdict
+from _common import (
+    device,
+    direct_generation,
+    median,
+    synthetic_cache,
+    table,
+    timed_stream,
+    verdict,
+)
 
 MESSAGES = [{"role": "user", "content": "Tell me a story about the capital of France."}]
 
@@ -40,37 +48,11 @@ class StampedWriter(io.TextIOBase):
         return len(text)
 
 
-def direct(model, tokenizer, prompt_ids, tokens):
-    from mlx_lm import stream_generate
-    from mlx_lm.sample_utils import make_sampler
-
-    start = time.perf_counter()
-    first = last = None
-    count = 0
-    for response in stream_generate(
-        model, tokenizer, prompt_ids, max_tokens=tokens, sampler=make_sampler(0.0)
-    ):
-        now = time.perf_counter()
-        count += 1
-        if response.text and first is None:
-            first = now
-        last = now
-    return first - start, count / (last - start), (count - 1) / (last - first), count
-
-
 def engine_streamed(loaded, prompt, tokens):
     from mlxk.engine.generate import GenerationParams, stream
 
-    start = time.perf_counter()
-    first = last = None
-    count = 0
-    for chunk in stream(loaded, prompt, GenerationParams(max_tokens=tokens)):
-        now = time.perf_counter()
-        count += len(chunk.token_ids)
-        if chunk.text and first is None:
-            first = now
-        last = now
-    return first - start, count / (last - start), (count - 1) / (last - first), count
+    chunks = stream(loaded, prompt, GenerationParams(max_tokens=tokens))
+    return timed_stream(chunks, lambda c: len(c.token_ids), lambda c: c.text)
 
 
 def engine_unstreamed(loaded, prompt, tokens):
@@ -119,9 +101,7 @@ def main() -> int:
         prompt = chat_prompt(loaded, MESSAGES)
         ids = list(prompt.token_ids)
         contenders = {
-            "mlx_lm.stream_generate (direct)": lambda: direct(
-                loaded.model, loaded.tokenizer, ids, args.tokens
-            ),
+            "mlx_lm.stream_generate (direct)": lambda: direct_generation(loaded, ids, args.tokens),
             "mlxk engine, streamed": lambda: engine_streamed(loaded, prompt, args.tokens),
             "mlxk engine, unstreamed (--no-stream)": lambda: engine_unstreamed(
                 loaded, prompt, args.tokens

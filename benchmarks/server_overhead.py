@@ -17,11 +17,11 @@ Targets (issue 5): mlxk streamed and unstreamed tokens/s >= 0.95x direct; TTFT w
 from __future__ import annotations
 
 import argparse
-import time
 from contextlib import ExitStack
 
 from _common import (
     device,
+    direct_generation,
     median,
     server,
     start_peers,
@@ -38,24 +38,6 @@ BASE = "mlx_lm.stream_generate (direct)"
 def messages_for(tag: str) -> list[dict]:
     """A prompt of its own for every request, so no server answers from its prompt cache."""
     return [{"role": "user", "content": f"({tag}) Tell me a story about the capital of France."}]
-
-
-def direct(loaded, ids, tokens):
-    from mlx_lm import stream_generate
-    from mlx_lm.sample_utils import make_sampler
-
-    start = time.perf_counter()
-    first = last = None
-    count = 0
-    for response in stream_generate(
-        loaded.model, loaded.tokenizer, ids, max_tokens=tokens, sampler=make_sampler(0.0)
-    ):
-        now = time.perf_counter()
-        count += 1
-        if response.text and first is None:
-            first = now
-        last = now
-    return first - start, (count - 1) / (last - first), count / (last - start)
 
 
 def main() -> int:
@@ -80,7 +62,9 @@ def main() -> int:
         servers += start_peers(stack, bench, args, problems)
 
         def direct_run(messages):
-            return direct(loaded, list(chat_prompt(loaded, messages).token_ids), args.tokens)
+            ids = list(chat_prompt(loaded, messages).token_ids)
+            ttft, overall, decode, _ = direct_generation(loaded, ids, args.tokens)
+            return ttft, decode, overall
 
         def streamed(srv, messages):
             m = stream_chat(srv, messages, args.tokens)
