@@ -24,18 +24,21 @@ def running_server(world, shared_server):
     world["url"] = shared_server
 
 
+def start_server(world, hub, **settings):
+    """A server of this scenario's own on ``hub``, stopped when the scenario ends."""
+    manager = live_server(ServerSettings(hub_cache=hub, **settings))
+    world["url"] = manager.__enter__()
+    world["cleanup"].append(lambda: manager.__exit__(None, None, None))
+
+
 @given(parsers.parse('a running server with API key "{key}"'))
 def server_with_key(world, standard_hub, key):
-    manager = live_server(ServerSettings(hub_cache=standard_hub, api_key=key))
-    world["url"] = manager.__enter__()
-    world.setdefault("cleanup", []).append(lambda: manager.__exit__(None, None, None))
+    start_server(world, standard_hub, api_key=key)
 
 
 @given(parsers.parse('a running server allowing the origin "{origin}"'))
 def server_with_cors(world, standard_hub, origin):
-    manager = live_server(ServerSettings(hub_cache=standard_hub, cors_origins=(origin,)))
-    world["url"] = manager.__enter__()
-    world.setdefault("cleanup", []).append(lambda: manager.__exit__(None, None, None))
+    start_server(world, standard_hub, cors_origins=(origin,))
 
 
 def client(world, key: str = "unused") -> openai.OpenAI:
@@ -332,30 +335,24 @@ def ask_parts(world, model, first, second):
     )
 
 
-def _start_server(world, standard_hub, **settings):
-    manager = live_server(ServerSettings(hub_cache=standard_hub, **settings))
-    world["url"] = manager.__enter__()
-    world["cleanup"].append(lambda: manager.__exit__(None, None, None))
-
-
 @given("a running server with max concurrency 1 and no queue")
 def server_no_queue(world, standard_hub):
-    _start_server(world, standard_hub, max_concurrency=1, queue_size=0)
+    start_server(world, standard_hub, max_concurrency=1, queue_size=0)
 
 
 @given(parsers.parse("a running server that unloads after {seconds:f} seconds idle"))
 def server_idle(world, standard_hub, seconds):
-    _start_server(world, standard_hub, idle_unload=seconds)
+    start_server(world, standard_hub, idle_unload=seconds)
 
 
 @given(parsers.parse("a running server limited to {limit:d} bytes of model memory"))
 def server_memory(world, standard_hub, limit):
-    _start_server(world, standard_hub, memory_limit=limit)
+    start_server(world, standard_hub, memory_limit=limit)
 
 
 @given("a running server with metrics on")
 def server_metrics(world, standard_hub):
-    _start_server(world, standard_hub, metrics=True)
+    start_server(world, standard_hub, metrics=True)
 
 
 def _unbatched(world, model: str, prompt: str, max_tokens: int) -> str:

@@ -10,6 +10,7 @@ from pytest_bdd import given, parsers, then, when
 
 from mlxk.server.app import ServerSettings
 from mlxk.testing.live_server import live_server
+from steps.server_steps import start_server
 
 WEB_MODELS = {
     "mlx-community/TinyLlama-Chat-4bit": ("llama-chat", "Q4"),
@@ -57,9 +58,7 @@ def web_chat_server(world, web_server):
 
 @given(parsers.parse('a running server with the web chat models and API key "{key}"'))
 def web_chat_server_with_key(world, web_hub, key):
-    manager = live_server(ServerSettings(hub_cache=web_hub, api_key=key))
-    world["url"] = manager.__enter__()
-    world["cleanup"].append(lambda: manager.__exit__(None, None, None))
+    start_server(world, web_hub, api_key=key)
 
 
 def _open_page(world, web_server, browser, width=1024, height=768):
