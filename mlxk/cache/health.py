@@ -43,13 +43,17 @@ def _is_lfs_pointer(path: Path) -> bool:
         return False
 
 
+def _cannot_read(path: Path, error: OSError) -> str:
+    why = (error.strerror or type(error).__name__).lower()
+    return f"{path.name} cannot be read ({why}); check its permissions"
+
+
 def _unreadable(path: Path) -> str | None:
     try:
         with path.open("rb") as fh:
             fh.read(1)
     except OSError as error:
-        why = (error.strerror or type(error).__name__).lower()
-        return f"{path.name} cannot be read ({why}); check its permissions"
+        return _cannot_read(path, error)
     return None
 
 
@@ -128,12 +132,12 @@ def check_integrity(
     if "config.json" not in files and not has_gguf:
         return Verdict(False, "config.json is missing")
     if "config.json" in files and not config:
-        problem = _unreadable(snapshot / "config.json")
-        if problem:
-            return Verdict(False, problem)
+        config_path = snapshot / "config.json"
         try:
-            config = json.loads((snapshot / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except OSError as error:
+            return Verdict(False, _cannot_read(config_path, error))
+        except ValueError:
             return Verdict(False, "config.json is not valid JSON")
         if not isinstance(config, dict) or not config:
             return Verdict(False, "config.json is empty or not an object")

@@ -111,4 +111,3 @@ class Batch:
     def close(self) -> None:
         self._sequences.clear()
         self._generator.close()
-
