@@ -38,6 +38,12 @@ atexit.register(shutil.rmtree, _SANDBOX, ignore_errors=True)
 
 import pytest  # noqa: E402  (after the environment is set)
 
+from mlxk.engine.blas import use_fast_blas  # noqa: E402
+
+# Before any test imports mlx: the suite's own mlx work (references computed in-process)
+# then uses the same BLAS as the mlxk processes it starts.
+use_fast_blas()
+
 
 @pytest.fixture(scope="session")
 def real_home() -> Path:

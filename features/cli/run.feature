@@ -131,3 +131,19 @@ Feature: mlxk run streams a model's answer
     When I run "mlxk run TinyLlama-Chat-4bit Hi --json"
     Then the exit code is 1
     And the JSON error type is "insufficient_memory"
+
+  Scenario: A BLAS library that cannot be loaded is named in one line, and the run answers
+    # spec: SCALE-BLAS
+    Given MLXK_BLAS is "/nonexistent/libcblas.so"
+    When I run "mlxk run TinyLlama-Chat-4bit 'Hi there'" as a separate process
+    Then the exit code is 0
+    And stdout is exactly "Hello! I am a tiny test model, happy to help."
+    And stderr contains "MLXK_BLAS=/nonexistent/libcblas.so cannot be loaded"
+    And stderr contains "using mlx's bundled BLAS"
+
+  Scenario: --verbose says which BLAS the matmuls use
+    # spec: SCALE-BLAS
+    Given MLXK_BLAS is "off"
+    When I run "mlxk run TinyLlama-Chat-4bit 'Hi there' --verbose" as a separate process
+    Then the exit code is 0
+    And stderr contains "[mlx's bundled BLAS (MLXK_BLAS=off)]"

@@ -151,9 +151,9 @@ def corrupt_config(world, name, text):
     link.write_text(text)
 
 
-@given(parsers.parse('MLXK_MEMORY_LIMIT is "{limit}"'))
-def memory_limit(world, limit):
-    world["env"]["MLXK_MEMORY_LIMIT"] = limit
+@given(parsers.re(r'(?P<name>MLXK_(MEMORY_LIMIT|BLAS)) is "(?P<value>[^"]*)"'))
+def mlxk_setting(world, name, value):
+    world["env"][name] = value
 
 
 def _snapshot_of(world, name):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxk.configs import context_length_of
+from mlxk.engine.blas import use_fast_blas
 
 # End-of-turn tokens some checkpoints forget to list as EOS; added when the vocabulary
 # has them as single special tokens.
@@ -74,6 +75,7 @@ def _added_special_tokens(tokenizer) -> set[str]:
 
 def warm_up() -> None:
     """Import mlx, mlx-lm and the tokenizer stack now (a server's start, not its first request)."""
+    use_fast_blas()
     import mlx.core  # noqa: F401
     import mlx_lm.generate  # noqa: F401
     import mlx_lm.models.cache  # noqa: F401
@@ -84,6 +86,7 @@ def warm_up() -> None:
 
 
 def load(path: Path) -> LoadedModel:
+    use_fast_blas()
     from mlx_lm import load as mlx_load
 
     started = time.perf_counter()

@@ -24,7 +24,7 @@ from mlxk.errors import (
     Unauthorized,
     UnsupportedParameter,
 )
-from mlxk.server.logs import log_request
+from mlxk.server.logs import log_blas, log_request
 from mlxk.server.manager import ModelManager
 from mlxk.server.metrics import build_metrics_router
 from mlxk.server.routes import build_router
@@ -88,9 +88,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # A server will need the engine: import it now rather than on the first request.
+        from mlxk.engine.blas import server_threads, use_fast_blas
         from mlxk.engine.model import warm_up
 
         await asyncio.to_thread(warm_up)
+        log_blas(use_fast_blas(), server_threads(2))
         if settings.model:
             await manager.preload(settings.model)
         yield

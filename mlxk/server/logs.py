@@ -64,3 +64,12 @@ def log_request(request_id: str, method: str, path: str, status: int, started: f
             }
         },
     )
+
+
+def log_blas(choice, threads: int | None) -> None:
+    """The server's first line about speed: which BLAS mlx's matmuls use."""
+    logger = logging.getLogger(LOGGER)
+    if choice.warning:
+        logger.warning("%s", choice.warning)
+    suffix = f" ({threads} thread{'s' if threads != 1 else ''} while batching)" if threads else ""
+    logger.info("%s%s", choice.reason, suffix, extra={"fields": {"blas": choice.path}})

@@ -91,6 +91,7 @@ class ModelManager:
         self._batch = None
         self._last_used = time.monotonic()
         self._trimmed = True
+        self._blas_threads: int | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -292,7 +293,15 @@ class ModelManager:
         self._active[uid] = job
         job.emit(("ready", Prepared(self._loaded_name, len(prompt.token_ids), max_tokens)))
 
+    def _fit_blas_threads(self) -> None:
+        from mlxk.engine.blas import server_threads, set_threads
+
+        wanted = server_threads(len(self._active))
+        if wanted is not None and wanted != self._blas_threads and set_threads(wanted):
+            self._blas_threads = wanted
+
     def _step(self) -> None:
+        self._fit_blas_threads()
         try:
             results = self._batch.step()
         except Exception as error:  # noqa: BLE001 - the batch failed: fail its requests, go on

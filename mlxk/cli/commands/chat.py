@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from mlxk.cli.commands.run import _StreamPrinter, options_from_args, verbose_line
+from mlxk.cli.commands.run import _StreamPrinter, note_blas, options_from_args, verbose_line
 
 EXIT_WORDS = {"/exit", "exit", "quit", "/quit", "/bye"}
 
@@ -31,6 +31,7 @@ def chat_loop(settings, sink, args) -> int:
     info = resolve_runnable(settings.hub_cache, args.model)
     check_fits(info.name, model_bytes(info.snapshot_path), settings.memory_limit)
     options = options_from_args(args, prompt="")
+    note_blas(sink, options.verbose)
     with session_for(info.name, info.snapshot_path) as session:
         cache = session.new_prompt_cache()
         system = [{"role": "system", "content": args.system}] if args.system else []

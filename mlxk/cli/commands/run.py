@@ -75,6 +75,7 @@ def run_once(settings, sink, model: str, options: RunOptions, *, command: str = 
 
     info = resolve_runnable(settings.hub_cache, model)
     check_fits(info.name, model_bytes(info.snapshot_path), settings.memory_limit)
+    note_blas(sink, options.verbose)
     with session_for(info.name, info.snapshot_path) as session:
         messages = session.messages(options.prompt, system=options.system)
         printer = _StreamPrinter(sink, options.hide_reasoning) if options.stream else None
@@ -119,6 +120,17 @@ def _timings(load_s: float, t) -> dict:
         "time_to_first_token_s": round(t.time_to_first_token_s, 4),
         "peak_memory_bytes": t.peak_memory_bytes,
     }
+
+
+def note_blas(sink, verbose: bool) -> None:
+    """Say which BLAS mlx will use when asked (``--verbose``) or when MLXK_BLAS failed."""
+    from mlxk.engine.blas import use_fast_blas
+
+    choice = use_fast_blas()
+    if choice.warning:
+        sink.note(f"mlxk: {choice.warning}")
+    elif verbose:
+        sink.note(f"[{choice.reason}]")
 
 
 def verbose_line(load_s: float, completion) -> str:
