@@ -22,9 +22,14 @@ from pathlib import Path
 
 import httpx
 
+from mlxk.engine.blas import use_fast_blas
 from mlxk.testing.synthetic import write_synthetic
 
 ROOT = Path(__file__).resolve().parent.parent
+# Before mlx is imported here: the baselines measured in this process use the BLAS that
+# mlxk uses, and the peer servers get it too (LD_PRELOAD), so every contender does the
+# same arithmetic and the tables compare servers, not BLAS libraries.
+BLAS = use_fast_blas()
 
 
 @dataclass
@@ -60,7 +65,8 @@ def synthetic_cache(preset: str):
 def device() -> str:
     import mlx.core as mx
 
-    return str(mx.default_device())
+    blas = f"  BLAS: {BLAS.path} (peers preloaded with it)" if BLAS.path else ""
+    return f"{mx.default_device()}{blas}"
 
 
 def free_port() -> int:
@@ -112,8 +118,11 @@ def server(kind: str, bench: Bench, *, extra: list[str] = (), anchor: str | None
         model, label = bench.name, "mlx-knife 2.0 serve"
     else:
         raise ValueError(kind)
+    env = bench.env
+    if kind != "mlxk" and BLAS.path:
+        env["LD_PRELOAD"] = BLAS.path
     process = subprocess.Popen(
-        argv, env=bench.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -11,7 +11,8 @@ device; its decode-only rate is shown too.
                                      [--anchor /path/to/mlx-knife/bin/mlxk] [--quick]
 
 Targets (issue 7): TTFT p95 at 4 clients <= 3x single-client TTFT; aggregate tok/s at k
->= 0.9x the ceiling at k; on CUDA/Metal aggregate at 4 >= 2.5x single; ahead of the other
+>= 0.9x the ceiling at k; on CUDA/Metal (or any device whose ceiling at 4 is >= 2.5x the
+ceiling at 1, as a CPU with OpenBLAS) aggregate at 4 >= 2.5x single; ahead of the other
 servers on TTFT p95 and not behind on aggregate.
 """
 
@@ -125,6 +126,7 @@ def main() -> int:
             for round_ in range(args.rounds):
                 for k in levels:
                     for srv in servers:
+                        time.sleep(0.5)  # the last contender's BLAS threads stop spinning
                         aggregate, ttfts = round_of(srv, k, args.tokens, f"{round_}.{k}")
                         agg, all_ttft = results.setdefault((srv.label, k), ([], []))
                         agg.append(aggregate)
@@ -169,9 +171,10 @@ def main() -> int:
     for k in levels:
         share = ours[k][0] / ceilings[k]
         checks.append((f"mlxk aggregate / ceiling at {k} (>= 0.9)", share, share >= 0.9))
-    if 1 in ours and 4 in ours and "cpu" not in device():
-        scale = ours[4][0] / ours[1][0]
-        checks.append(("mlxk aggregate at 4 / at 1 on GPU (>= 2.5)", scale, scale >= 2.5))
+    scales = 1 in ours and 4 in ours and ceilings[4] / ceilings[1] >= 2.5
+    if scales or (1 in ours and 4 in ours and "cpu" not in device().split()[0]):
+        scale = ours[4][0] / ours[1][0]  # the GPU target, wherever batching does pay
+        checks.append(("mlxk aggregate at 4 / at 1 (>= 2.5)", scale, scale >= 2.5))
     for srv in servers[1:]:
         for k in levels:
             theirs = figures.get((srv.label, k))
