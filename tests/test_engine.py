@@ -116,3 +116,29 @@ def test_a_batch_with_a_cancelled_sequence_leaves_no_memory_behind(repos):
         after_faults = mx.get_active_memory()
     assert after_clean_run <= baseline + 64 * 1024, (baseline, after_clean_run)
     assert after_faults <= baseline + 64 * 1024, (baseline, after_faults)
+
+
+# spec: SCALE-PROMPT-CACHE
+def test_the_prompt_cache_holds_no_more_memory_than_it_counts(repos):
+    """Finished sequences leave their KV cache in the prompt cache; what that holds in
+    mlx memory must be what its byte count says, not the batch buffers they came from."""
+    from mlxk.engine.batch import Batch
+    from mlxk.engine.chat import raw_prompt
+
+    with loaded_model(repos["mlx-community/TinyLlama-Chat-sharded"].snapshot) as loaded:
+        batch = Batch(loaded, max_sequences=4, cache_bytes=64 * 1024 * 1024)
+        gc.collect()
+        mx.clear_cache()
+        baseline = mx.get_active_memory()
+        for round_ in range(6):
+            for i in range(4):
+                batch.add(raw_prompt(loaded, f"Hi {round_} {i}"), GenerationParams(max_tokens=24))
+            while len(batch):
+                batch.step()
+        gc.collect()
+        mx.clear_cache()
+        held = mx.get_active_memory() - baseline
+        counted = batch.cache_bytes
+        batch.close()
+    assert counted > 0, "no finished sequence was kept in the prompt cache"
+    assert held <= counted * 1.1 + 64 * 1024, (held, counted)

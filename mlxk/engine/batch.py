@@ -80,10 +80,15 @@ class Batch:
             self._remember(self._generator.remove([uid], return_prompt_caches=True))
 
     def _remember(self, caches: dict) -> None:
+        import mlx.core as mx
+
         if not self._cache_enabled:
             return
         for cache, tokens in caches.values():
             if cache is not None and tokens:
+                # An extracted cache is a lazy copy of a slice of the batch's KV buffers:
+                # unevaluated, it keeps those whole buffers alive, far beyond its nbytes.
+                mx.eval([layer.state for layer in cache])
                 self._cache.insert_cache(self.loaded.path, list(tokens), cache)
 
     def step(self) -> list[StepResult]:

@@ -110,21 +110,22 @@ def load(path: Path) -> LoadedModel:
 
 
 def unload(loaded: LoadedModel) -> None:
-    import mlx.core as mx
-
     loaded.model = None
     loaded.tokenizer = None
     loaded.extras.clear()
     gc.collect()
-    mx.clear_cache()
     release_freed_memory()
 
 
 def release_freed_memory() -> None:
-    """Hand memory freed by mlx back to the OS (glibc keeps freed heap pages otherwise)."""
+    """Hand memory freed by mlx back to the OS: mlx's buffer cache (it keeps freed arrays
+    for reuse, unbounded between its own rare clears) and the heap pages glibc keeps."""
     import ctypes
     import sys
 
+    import mlx.core as mx
+
+    mx.clear_cache()
     if not sys.platform.startswith("linux"):
         return
     try:
