@@ -154,6 +154,12 @@ def http() -> httpx.Client:
     return client
 
 
+def add_peer_options(parser) -> None:
+    """The options :func:`start_peers` reads: which other servers to compare with."""
+    parser.add_argument("--anchor", help="mlx-knife 2.0's mlxk executable")
+    parser.add_argument("--no-mlx-lm-server", action="store_true")
+
+
 def start_peers(stack, bench: Bench, args, problems: list[str]) -> list[Server]:
     """Start ``mlx_lm.server`` (unless ``--no-mlx-lm-server``) and mlx-knife (``--anchor``)
     on ``stack``; a peer that cannot start is noted in ``problems``, not fatal."""

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 from _common import (
+    add_peer_options,
     device,
     median,
     percentile,
@@ -90,8 +91,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clients", default="1,2,4,8")
-    parser.add_argument("--anchor", help="mlx-knife 2.0's mlxk executable")
-    parser.add_argument("--no-mlx-lm-server", action="store_true")
+    add_peer_options(parser)
     parser.add_argument("--quick", action="store_true", help="tiny model, 1 and 4 clients")
     args = parser.parse_args()
     if args.quick:

@@ -20,6 +20,7 @@ import argparse
 from contextlib import ExitStack
 
 from _common import (
+    add_peer_options,
     device,
     direct_generation,
     median,
@@ -45,8 +46,7 @@ def main() -> int:
     parser.add_argument("--preset", default="100m")
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--anchor", help="mlx-knife 2.0's mlxk executable")
-    parser.add_argument("--no-mlx-lm-server", action="store_true")
+    add_peer_options(parser)
     parser.add_argument("--quick", action="store_true", help="tiny model, few tokens, once")
     args = parser.parse_args()
     if args.quick:

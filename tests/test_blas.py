@@ -20,7 +20,7 @@ from mlxk.testing.fixtures import build_cache
 MODEL = "mlx-community/TinyLlama-Chat"  # float32: its matmuls go through cblas_sgemm
 
 PROBE = r"""
-import ctypes, json, sys
+import ctypes, json, os, sys
 from pathlib import Path
 from mlxk.engine.blas import server_threads, set_threads, use_fast_blas
 from mlxk.engine.chat import chat_prompt
@@ -32,7 +32,7 @@ threads = None
 if sys.argv[2] == "server":  # what the server's worker does before a step of a batch
     threads = server_threads(4)
     if threads is not None:
-        assert server_threads(1) == (__import__("os").cpu_count() or 1)
+        assert server_threads(1) == (os.cpu_count() or 1)
         set_threads(threads)
 import mlx.core as mx
 a = mx.random.normal((48, 96), key=mx.random.key(1))
