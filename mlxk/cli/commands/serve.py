@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
 
 def child_argv(args) -> list[str]:
     """The same server, unsupervised, for the supervisor to run as its child."""
@@ -80,4 +84,11 @@ def execute(args, settings, sink) -> int:
         timeout_graceful_shutdown=5,
         access_log=False,  # mlxk logs each request itself, with its request id
     )
-    return 0
+    # The server has shut down cleanly (requests ended, models freed, worker joined). Skip
+    # the interpreter's finalization: threads that used mlx run its thread-local
+    # destructors as they end, and when one still runs while Python finalizes it takes the
+    # GIL, is torn down, and the C++ runtime aborts the process (SIGABRT instead of exit 0).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
