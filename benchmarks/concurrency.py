@@ -5,7 +5,8 @@ greedy, the same length) from ``mlxk serve``, from ``mlx_lm.server`` and, with
 ``--anchor``, from mlx-knife 2.0's ``mlxk serve``, all on the same synthetic model
 (~26M parameters, fp32). The same run measures the ceiling: the bare model doing the
 same work at batch k (prefill k prompts together, then decode), which depends on the
-device; its decode-only rate is shown too.
+device, in the benchmark's own process just before each round of the servers, so both
+see the same moment of a busy machine; its decode-only rate is shown too.
 
     python benchmarks/concurrency.py [--preset 26m] [--tokens 48] [--rounds 2]
                                      [--anchor /path/to/mlx-knife/bin/mlxk] [--quick]
@@ -27,6 +28,7 @@ from contextlib import ExitStack
 from _common import (
     add_peer_options,
     device,
+    http,
     median,
     percentile,
     server,
@@ -76,6 +78,7 @@ def round_of(srv, clients: int, tokens: int, tag: str):
 
     def one(i):
         messages = messages_for(i, tag)
+        http()  # each thread's client exists before the clock starts, as a real client's does
         gate.wait()
         return stream_chat(srv, messages, tokens)
 
@@ -102,13 +105,10 @@ def main() -> int:
     from mlxk.engine.model import loaded_model
 
     problems = []
-    with synthetic_cache(args.preset) as bench:
-        with loaded_model(bench.snapshot) as loaded:
-            prompt_len = len(chat_prompt(loaded, messages_for(0, "0.1")).token_ids)
-            ceiling(loaded, 1, 4, prompt_len)  # warm-up
-            measured = {k: ceiling(loaded, k, args.tokens, prompt_len) for k in levels}
-            ceilings = {k: whole for k, (whole, _) in measured.items()}
-            decode_only = {k: decode for k, (_, decode) in measured.items()}
+    measured: dict[int, list[tuple[float, float]]] = {}
+    with synthetic_cache(args.preset) as bench, loaded_model(bench.snapshot) as loaded:
+        prompt_len = len(chat_prompt(loaded, messages_for(0, "0.1")).token_ids)
+        ceiling(loaded, 1, 4, prompt_len)  # warm-up
         with ExitStack() as stack:
             servers = [
                 stack.enter_context(
@@ -125,12 +125,18 @@ def main() -> int:
                     servers.remove(srv)
             for round_ in range(args.rounds):
                 for k in levels:
+                    # The ceiling is measured beside the servers, round by round, so a slow
+                    # or fast moment of the machine shows in both.
+                    time.sleep(0.5)
+                    measured.setdefault(k, []).append(ceiling(loaded, k, args.tokens, prompt_len))
                     for srv in servers:
                         time.sleep(0.5)  # the last contender's BLAS threads stop spinning
                         aggregate, ttfts = round_of(srv, k, args.tokens, f"{round_}.{k}")
                         agg, all_ttft = results.setdefault((srv.label, k), ([], []))
                         agg.append(aggregate)
                         all_ttft.extend(ttfts)
+    ceilings = {k: median([whole for whole, _ in runs]) for k, runs in measured.items()}
+    decode_only = {k: median([decode for _, decode in runs]) for k, runs in measured.items()}
 
     rows = []
     figures = {}
@@ -144,8 +150,9 @@ def main() -> int:
     rows.sort(key=lambda r: (r[0] != "mlxk serve", r[0], r[1]))
     print(f"device: {device()}  model: synthetic {args.preset}  {args.tokens} tokens per request")
     print(
-        f"{args.rounds} rounds per level; ceiling = the bare model prefilling k prompts"
-        " together and decoding the same tokens (decode-only: without the prefill)\n"
+        f"{args.rounds} rounds per level (medians); ceiling = the bare model, in this process"
+        " before each round, prefilling k prompts together and decoding the same tokens"
+        " (decode-only: without the prefill)\n"
     )
     print(
         table(
