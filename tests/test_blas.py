@@ -33,6 +33,7 @@ if sys.argv[2] == "server":  # what the server's worker does before a step of a 
     threads = server_threads(4)
     if threads is not None:
         assert server_threads(1) == (os.cpu_count() or 1)
+        assert server_threads(4, prefilling=True) == (os.cpu_count() or 1)
         set_threads(threads)
 import mlx.core as mx
 a = mx.random.normal((48, 96), key=mx.random.key(1))
@@ -120,7 +121,7 @@ def test_a_library_that_cannot_be_loaded_is_named_and_ignored(snapshot, tmp_path
 
 
 # spec: SCALE-BLAS
-def test_a_batching_server_leaves_one_core_to_its_event_loop_unless_told(snapshot):
+def test_a_batching_server_leaves_one_core_to_its_event_loop_while_decoding(snapshot):
     if not bundles_reference_blas():
         assert probe(snapshot, "server")["threads"] is None
         return

@@ -38,9 +38,15 @@ class Batch:
         self._cache = LRUPromptCache(max_size=64, max_bytes=max(cache_bytes, 0))
         self._cache_enabled = cache_bytes > 0
         self._sequences: dict[int, TokenPipeline] = {}
+        self._unprefilled: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._sequences)
+
+    @property
+    def prefilling(self) -> bool:
+        """Whether the next step prefills a prompt (admitted, no token yet)."""
+        return bool(self._unprefilled)
 
     @property
     def cache_bytes(self) -> int:
@@ -73,9 +79,11 @@ class Batch:
             logits_processors=[processors],
         )
         self._sequences[uid] = TokenPipeline(self.loaded, prompt, params, cached)
+        self._unprefilled.add(uid)
         return uid
 
     def cancel(self, uid: int) -> None:
+        self._unprefilled.discard(uid)
         if self._sequences.pop(uid, None) is not None:
             self._remember(self._generator.remove([uid], return_prompt_caches=True))
 
@@ -97,6 +105,7 @@ class Batch:
 
         results = []
         for response in self._generator.next_generated():
+            self._unprefilled.discard(response.uid)
             pipeline = self._sequences.get(response.uid)
             if pipeline is None:
                 continue
@@ -115,4 +124,5 @@ class Batch:
 
     def close(self) -> None:
         self._sequences.clear()
+        self._unprefilled.clear()
         self._generator.close()
