@@ -9,6 +9,20 @@ Feature: Many clients, one model: batching, prompt cache, limits and memory
     When 4 clients complete "mlx-community/TinyLlama-Base" at once with the prompts "one|three|five|seven" and max tokens "9|5|3|7"
     Then every completion equals the unbatched run of the same prompt
 
+  Scenario: Requests arriving close together at an idle server are prefilled together
+    # spec: SCALE-BATCH-WINDOW
+    Given a running server with "mlx-community/TinyLlama-Base" loaded and a batch window of 1000 ms
+    When one client streams "mlx-community/TinyLlama-Base" and a second asks 300 ms later
+    Then the first client's first token came only after the second had asked
+    And every completion equals the unbatched run of the same prompt
+
+  Scenario: With the batch window off, a request to an idle server starts at once
+    # spec: SCALE-BATCH-WINDOW
+    Given a running server with "mlx-community/TinyLlama-Base" loaded and a batch window of 0 ms
+    When one client streams "mlx-community/TinyLlama-Base" and a second asks 1000 ms later
+    Then the first client's first token came before the second asked
+    And every completion equals the unbatched run of the same prompt
+
   Scenario: A client leaving mid-batch does not disturb the others
     # spec: SCALE-BATCH-FAULTS
     Given a running server on the standard fixture cache

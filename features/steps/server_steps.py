@@ -355,6 +355,51 @@ def server_metrics(world, standard_hub):
     start_server(world, standard_hub, metrics=True)
 
 
+@given(parsers.parse('a running server with "{model}" loaded and a batch window of {window:d} ms'))
+def server_window(world, standard_hub, model, window):
+    start_server(world, standard_hub, model=model, batch_window=window / 1000)
+
+
+@when(parsers.parse('one client streams "{model}" and a second asks {delay:d} ms later'))
+def staggered_clients(world, standard_hub, model, delay):
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    world["standard_hub"] = standard_hub
+
+    def first():
+        stream = client(world).completions.create(
+            model=model, prompt="one", max_tokens=6, stream=True
+        )
+        first_token, pieces = None, []
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].text:
+                first_token = first_token or time.monotonic()
+                pieces.append(chunk.choices[0].text)
+        return first_token, "".join(pieces)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        streaming = pool.submit(first)
+        time.sleep(delay / 1000)
+        world["second_asked"] = time.monotonic()
+        second = client(world).completions.create(model=model, prompt="three", max_tokens=4)
+        world["first_token_at"], first_text = streaming.result()
+    world["completions"] = [
+        (model, "one", 6, first_text),
+        (model, "three", 4, second.choices[0].text),
+    ]
+
+
+@then("the first client's first token came only after the second had asked")
+def first_waited(world):
+    assert world["first_token_at"] > world["second_asked"]
+
+
+@then("the first client's first token came before the second asked")
+def first_started(world):
+    assert world["first_token_at"] < world["second_asked"]
+
+
 def _unbatched(world, model: str, prompt: str, max_tokens: int) -> str:
     from steps.cli_steps import run_in_process
 

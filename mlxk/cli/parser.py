@@ -45,6 +45,13 @@ def _sampling_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
 
 
+def _window_ms(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1000:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1000 ms")
+    return value
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="mlxk",
@@ -125,6 +132,14 @@ def build_parser() -> Parser:
             type=int,
             default=4,
             help="requests decoded together in one batch (default 4)",
+        )
+        p.add_argument(
+            "--batch-window",
+            type=_window_ms,
+            default=3.0,
+            metavar="MS",
+            help="an idle server gathers requests arriving this close together into one"
+            " prefill (default 3 ms; 0 = off)",
         )
         p.add_argument(
             "--queue-size",

@@ -46,6 +46,7 @@ class ServerSettings:
     keepalive_seconds: float = 10.0
     max_concurrency: int = 4
     queue_size: int = 32
+    batch_window: float = 0.003  # seconds
     prompt_cache_bytes: int = 256 * 1024 * 1024
     idle_unload: float | None = None
     memory_limit: int | None = None
@@ -83,6 +84,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         cache_bytes=settings.prompt_cache_bytes,
         idle_unload=settings.idle_unload,
         memory_limit=settings.memory_limit,
+        batch_window=settings.batch_window,
     )
 
     @asynccontextmanager

@@ -72,6 +72,7 @@ class ModelManager:
         cache_bytes: int = 256 * 1024 * 1024,
         idle_unload: float | None = None,
         memory_limit: int | None = None,
+        batch_window: float = 0.0,
     ):
         self.hub = hub
         self.default_max_tokens = default_max_tokens
@@ -80,6 +81,7 @@ class ModelManager:
         self.cache_bytes = cache_bytes
         self.idle_unload = idle_unload
         self.memory_limit = memory_limit
+        self.batch_window = max(0.0, batch_window)
         self.metrics = Metrics()
         self.state = "idle"
         self._cv = threading.Condition()
@@ -90,6 +92,8 @@ class ModelManager:
         self._loaded_bytes = 0
         self._batch = None
         self._last_used = time.monotonic()
+        self._last_arrival = 0.0
+        self._resolved: dict[str, ModelInfo] = {}
         self._trimmed = True
         self._blas_threads: int | None = None
         self._stopping = False
@@ -132,6 +136,7 @@ class ModelManager:
                     retry_after=1,
                 )
             self._pending.append(_Pending(request, emit, cancelled, load_only=load_only))
+            self._last_arrival = time.monotonic()
             self.metrics.requests += 0 if load_only else 1
             self._ensure_worker()
             self._cv.notify()
@@ -166,7 +171,10 @@ class ModelManager:
                     if self._stopping:
                         break
                 self._drop_cancelled()
+                idle = not self._active
                 self._admit()
+                if idle and self._active and self.batch_window > 0:
+                    self._gather()
                 if self._active:
                     self._step()
         finally:
@@ -193,6 +201,7 @@ class ModelManager:
 
             unload(self._loaded)
         self._loaded, self._loaded_name, self._loaded_bytes = None, None, 0
+        self._resolved.clear()
         self.state = "idle"
 
     def _load(self, info: ModelInfo) -> None:
@@ -225,18 +234,19 @@ class ModelManager:
                 self._pending.remove(job)
                 job.emit(("end", None))
 
-    def _admit(self) -> None:
+    def _admit(self) -> bool:
+        """Start pending requests while the batch has room; False if one waits for a swap."""
         while len(self._active) < self.max_concurrency:
             with self._cv:
                 if not self._pending:
-                    return
+                    return True
                 job = self._pending[0]
             try:
                 if job.info is None:
-                    job.info = resolve_runnable(self.hub, job.request.model)
+                    job.info = self._resolve(job.request.model)
                 if job.info.name != self._loaded_name:
                     if self._active:
-                        return  # another model: wait until the batch has drained
+                        return False  # another model: wait until the batch has drained
                     self._load(job.info)
             except (MlxkError, OSError, ValueError, RuntimeError) as error:
                 self._pop(job)
@@ -249,6 +259,40 @@ class ModelManager:
                 job.emit(("end", None))
                 continue
             self._add(job)
+        return True
+
+    def _gather(self) -> None:
+        """Let the rest of a burst join its first request before the first step.
+
+        Prefilling the first request at once takes every core while the others are still
+        being received, and they then wait for its prefill and first token before theirs
+        starts. So an idle server goes on admitting until no request has arrived for the
+        batch window (or the batch is full), and prefills them together: a lone request
+        waits the window less the time its own admission took.
+        """
+        while len(self._active) < self.max_concurrency:
+            with self._cv:
+                while not self._pending and not self._stopping:
+                    remaining = self._last_arrival + self.batch_window - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    self._cv.wait(remaining)
+                if self._stopping:
+                    return
+            if not self._admit():
+                return
+
+    def _resolve(self, name: str) -> ModelInfo:
+        """The cache entry a request names. The loaded model's names are remembered while
+        it stays loaded and its snapshot exists: a full resolve reads and checks its files,
+        milliseconds that every request of a burst would wait for in turn."""
+        info = self._resolved.get(name)
+        if info is not None and info.snapshot_path.is_dir():
+            return info
+        info = resolve_runnable(self.hub, name)
+        if info.name == self._loaded_name:
+            self._resolved[name] = info
+        return info
 
     def _pop(self, job: _Pending) -> None:
         with self._cv:
@@ -296,7 +340,7 @@ class ModelManager:
     def _fit_blas_threads(self) -> None:
         from mlxk.engine.blas import server_threads, set_threads
 
-        wanted = server_threads(len(self._active))
+        wanted = server_threads(len(self._active), prefilling=self._batch.prefilling)
         if wanted is not None and wanted != self._blas_threads and set_threads(wanted):
             self._blas_threads = wanted
 

@@ -33,6 +33,8 @@ def child_argv(args) -> list[str]:
         str(args.max_concurrency),
         "--queue-size",
         str(args.queue_size),
+        "--batch-window",
+        str(args.batch_window),
         "--prompt-cache",
         args.prompt_cache,
     ]
@@ -70,6 +72,7 @@ def execute(args, settings, sink) -> int:
         extra={"reasoning_format": args.reasoning_format},
         max_concurrency=args.max_concurrency,
         queue_size=args.queue_size,
+        batch_window=args.batch_window / 1000,
         prompt_cache_bytes=parse_bytes(args.prompt_cache) or 0,
         idle_unload=args.idle_unload,
         memory_limit=settings.memory_limit,
