@@ -142,3 +142,57 @@ def test_the_prompt_cache_holds_no_more_memory_than_it_counts(repos):
         batch.close()
     assert counted > 0, "no finished sequence was kept in the prompt cache"
     assert held <= counted * 1.1 + 64 * 1024, (held, counted)
+
+
+def _run_batch(batch, jobs):
+    """Add every (prompt, params) job, step until all are done; each one's text and usage."""
+    from mlxk.engine.generate import fold
+
+    chunks = {batch.add(prompt, params): [] for prompt, params in jobs}
+    while len(batch):
+        for result in batch.step():
+            chunks[result.uid].extend(result.chunks)
+    folded = [fold(iter(c)) for c in chunks.values()]
+    return [(c.text, c.finish_reason) for c in folded], [c.usage for c in folded]
+
+
+# spec: SCALE-BATCH
+@pytest.mark.parametrize("chunk", [2048, 4])
+def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk):
+    """Greedy answers from a batch equal single runs: with penalties (which change the
+    first token already), with a one-token limit, with prompts wholly in the prompt
+    cache, and (chunk=4) with prompts longer than a prefill chunk, which the generator
+    prefills a chunk per step. A random-weights model: the fixtures' tiny models are
+    trained to one answer, too sure of it for a penalty to change anything."""
+    import mlxk.engine.batch as batch_module
+    from mlxk.engine.chat import Prompt, raw_prompt
+    from mlxk.testing.synthetic import write_synthetic
+
+    monkeypatch.setattr(batch_module, "PREFILL_CHUNK", chunk)
+    _, repo = write_synthetic(tmp_path / "hub", "tiny")
+    with loaded_model(repo.snapshot) as loaded:
+
+        def greedy_first(ids):
+            one = GenerationParams(max_tokens=1)
+            return complete(loaded, Prompt("", tuple(ids), False), one).token_ids[0]
+
+        # A prompt that already holds its own greedy continuation, so penalties bite.
+        ids = list(raw_prompt(loaded, "the sea the sea").token_ids)
+        ids.append(greedy_first(ids))
+        repeating = Prompt("", tuple([greedy_first(ids), *ids]), False)
+        jobs = [
+            (repeating, GenerationParams(max_tokens=12)),
+            (repeating, GenerationParams(max_tokens=12, repetition_penalty=1.5)),
+            (repeating, GenerationParams(max_tokens=12, frequency_penalty=1.0)),
+            (raw_prompt(loaded, "Hi"), GenerationParams(max_tokens=1)),
+        ]
+        expected = [complete(loaded, *job) for job in jobs]
+        batch = batch_module.Batch(loaded, max_sequences=4, cache_bytes=64 * 1024 * 1024)
+        cold, cold_usage = _run_batch(batch, jobs)
+        warm, warm_usage = _run_batch(batch, jobs)  # every prompt is now in the prompt cache
+        batch.close()
+    assert expected[1].token_ids[0] != expected[0].token_ids[0], "the penalty changed nothing"
+    assert cold == [(c.text, c.finish_reason) for c in expected]
+    assert warm == cold
+    assert all(u.cached_tokens == 0 for u in cold_usage)
+    assert all(u.cached_tokens == u.prompt_tokens - 1 for u in warm_usage), warm_usage

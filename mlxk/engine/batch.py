@@ -5,6 +5,14 @@ its own :class:`~mlxk.engine.generate.TokenPipeline`, so batched output is the s
 as unbatched output. Finished sequences leave their KV cache in an LRU prompt cache
 (bounded in bytes); a new prompt that shares a prefix with one of them (the system
 prompt, the earlier turns of a chat) starts from it and only prefills the rest.
+
+Prompts that arrived since the last step are prefilled here, together, and their first
+token is sampled in the same step; only then do they join the generator's decoding
+batch. Left to the generator, a prompt takes three steps to its first token (prefill,
+move into the decoding batch, decode), and since ``mx.async_eval`` runs synchronously
+on a CPU, the last of them computes the second token before the first is returned.
+Prompts longer than one prefill chunk are left to the generator, which prefills them a
+chunk per step so that the sequences already decoding are not stalled.
 """
 
 from __future__ import annotations
@@ -15,12 +23,26 @@ from mlxk.engine.chat import Prompt
 from mlxk.engine.generate import Chunk, GenerationParams, TokenPipeline, _sampling
 from mlxk.engine.model import LoadedModel
 
+PREFILL_CHUNK = 2048  # prompt tokens per forward pass, as mlx-lm's default
+
 
 @dataclass
 class StepResult:
     uid: int
     chunks: list[Chunk]
     done: bool
+
+
+@dataclass
+class _Sequence:
+    pipeline: TokenPipeline
+    prompt_ids: list[int]
+    cache: list | None  # the prompt cache's KV for the prefix it had, if any
+    rest: list[int]  # the prompt tokens that cache lacks (at least one)
+    max_tokens: int
+    sampler: object
+    processors: list
+    generator_uid: int | None = None
 
 
 class Batch:
@@ -34,11 +56,15 @@ class Batch:
             stop_tokens=[[token] for token in sorted(loaded.eos_token_ids)],
             completion_batch_size=max_sequences,
             prefill_batch_size=max_sequences,
+            prefill_step_size=PREFILL_CHUNK,
         )
         self._cache = LRUPromptCache(max_size=64, max_bytes=max(cache_bytes, 0))
         self._cache_enabled = cache_bytes > 0
-        self._sequences: dict[int, TokenPipeline] = {}
-        self._unprefilled: set[int] = set()
+        self._next_id = 0
+        self._sequences: dict[int, _Sequence] = {}
+        self._waiting: list[int] = []  # to prefill in the next step
+        self._unprefilled: set[int] = set()  # no token yet (waiting, or a long prompt)
+        self._by_generator_uid: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self._sequences)
@@ -70,22 +96,52 @@ class Batch:
         cache, rest = self._cached_start(tokens)
         cached = len(tokens) - len(rest)
         sampler, processors = _sampling(params)
-        (uid,) = self._generator.insert(
-            [rest],
-            max_tokens=[params.max_tokens],
-            caches=[cache] if cache is not None else None,
-            all_tokens=[tokens[:cached]],
-            samplers=[sampler],
-            logits_processors=[processors],
+        ident = self._next_id
+        self._next_id += 1
+        sequence = _Sequence(
+            TokenPipeline(self.loaded, prompt, params, cached),
+            tokens,
+            cache,
+            rest,
+            params.max_tokens,
+            sampler,
+            processors,
         )
-        self._sequences[uid] = TokenPipeline(self.loaded, prompt, params, cached)
-        self._unprefilled.add(uid)
-        return uid
+        self._sequences[ident] = sequence
+        self._unprefilled.add(ident)
+        if len(rest) > PREFILL_CHUNK:
+            self._insert([(ident, rest, cache, tokens[:cached], params.max_tokens)])
+        else:
+            self._waiting.append(ident)
+        return ident
+
+    def _insert(self, entries: list[tuple[int, list[int], list | None, list[int], int]]) -> None:
+        """Hand sequences to the generator: (id, tokens to feed, cache, tokens in it, max)."""
+        sequences = [self._sequences[ident] for ident, *_ in entries]
+        uids = self._generator.insert(
+            [feed for _, feed, _, _, _ in entries],
+            max_tokens=[limit for *_, limit in entries],
+            caches=[cache for _, _, cache, _, _ in entries],
+            all_tokens=[list(held) for _, _, _, held, _ in entries],
+            samplers=[s.sampler for s in sequences],
+            logits_processors=[s.processors for s in sequences],
+        )
+        for (ident, *_), sequence, uid in zip(entries, sequences, uids, strict=True):
+            sequence.generator_uid = uid
+            self._by_generator_uid[uid] = ident
 
     def cancel(self, uid: int) -> None:
+        sequence = self._sequences.pop(uid, None)
         self._unprefilled.discard(uid)
-        if self._sequences.pop(uid, None) is not None:
-            self._remember(self._generator.remove([uid], return_prompt_caches=True))
+        if sequence is None:
+            return
+        if uid in self._waiting:
+            self._waiting.remove(uid)
+        elif sequence.generator_uid is not None:
+            del self._by_generator_uid[sequence.generator_uid]
+            self._remember(
+                self._generator.remove([sequence.generator_uid], return_prompt_caches=True)
+            )
 
     def _remember(self, caches: dict) -> None:
         import mlx.core as mx
@@ -100,29 +156,119 @@ class Batch:
                 self._cache.insert_cache(self.loaded.path, list(tokens), cache)
 
     def step(self) -> list[StepResult]:
-        """One decode step for every sequence (admitting queued prompts first)."""
+        """One decode step for the decoding sequences, then the prefill of new prompts."""
+        results = self._decode() if self._by_generator_uid else []
+        if self._waiting:
+            results += self._prefill()
+        return results
+
+    def _decode(self) -> list[StepResult]:
         import mlx.core as mx
 
         results = []
-        for response in self._generator.next_generated():
-            self._unprefilled.discard(response.uid)
-            pipeline = self._sequences.get(response.uid)
-            if pipeline is None:
+        _, responses = self._generator.next()
+        for response in responses:
+            ident = self._by_generator_uid.get(response.uid)
+            if ident is None:
                 continue
-            chunks = pipeline.feed(response.token)
-            if response.finish_reason is None and not pipeline.done:
-                results.append(StepResult(response.uid, chunks, False))
+            self._unprefilled.discard(ident)
+            sequence = self._sequences[ident]
+            chunks = sequence.pipeline.feed(response.token)
+            if response.finish_reason is None and not sequence.pipeline.done:
+                results.append(StepResult(ident, chunks, False))
                 continue
             if response.finish_reason is None:  # a stop string ended it early
-                self.cancel(response.uid)
+                self.cancel(ident)
             else:
-                del self._sequences[response.uid]
-                self._remember({response.uid: (response.prompt_cache, response.all_tokens)})
-            chunks += pipeline.finish(response.finish_reason, int(mx.get_peak_memory()))
-            results.append(StepResult(response.uid, chunks, True))
+                del self._sequences[ident], self._by_generator_uid[response.uid]
+                self._remember({ident: (response.prompt_cache, response.all_tokens)})
+            peak = int(mx.get_peak_memory())
+            chunks += sequence.pipeline.finish(response.finish_reason, peak)
+            results.append(StepResult(ident, chunks, True))
         return results
+
+    def _prefill(self) -> list[StepResult]:
+        """Prefill the waiting prompts together and sample each one's first token."""
+        import mlx.core as mx
+        from mlx_lm.generate import PromptProcessingBatch
+        from mlx_lm.models.cache import make_prompt_cache
+
+        model = self.loaded.model
+        idents, self._waiting = self._waiting, []
+        # Feed all but the last token of each prompt (only the last one's logits are
+        # needed, and a model computes logits for every position it is fed), then the
+        # last tokens together. A prompt whose prefix is all cached has nothing to feed.
+        fed = [i for i in idents if len(self._sequences[i].rest) > 1]
+        unfed = [i for i in idents if len(self._sequences[i].rest) == 1]
+
+        def prompt_batch(group: list[int]) -> PromptProcessingBatch:
+            sequences = [self._sequences[i] for i in group]
+            return PromptProcessingBatch(
+                model,
+                list(group),
+                [s.cache if s.cache is not None else make_prompt_cache(model) for s in sequences],
+                [s.prompt_ids[: len(s.prompt_ids) - len(s.rest)] for s in sequences],
+                prefill_step_size=PREFILL_CHUNK,
+            )
+
+        with mx.stream(self._generator.stream):
+            batch = None
+            if fed:
+                batch = prompt_batch(fed)
+                batch.prompt([self._sequences[i].rest[:-1] for i in fed])
+            if unfed:
+                cached_only = prompt_batch(unfed)
+                if batch is None:
+                    batch = cached_only
+                else:
+                    batch.extend(cached_only)
+            order = fed + unfed
+            last = mx.array([[self._sequences[i].rest[-1]] for i in order])
+            logits = model(last, cache=batch.prompt_cache)[:, -1, :]
+            firsts = [
+                self._first_token(self._sequences[i], logits[row : row + 1])
+                for row, i in enumerate(order)
+            ]
+            mx.eval(firsts)
+            caches = [batch.extract_cache(row) for row in range(len(order))]
+            mx.eval([[layer.state for layer in cache] for cache in caches])
+        del batch, logits
+
+        results, joining = [], []
+        for ident, token, cache in zip(order, firsts, caches, strict=True):
+            self._unprefilled.discard(ident)
+            sequence = self._sequences[ident]
+            chunks = sequence.pipeline.feed(token.item())
+            if not sequence.pipeline.done:
+                joining.append(
+                    (ident, [token.item()], cache, sequence.prompt_ids, sequence.max_tokens - 1)
+                )
+                results.append(StepResult(ident, chunks, False))
+                continue
+            del self._sequences[ident]
+            self._remember({ident: (cache, sequence.prompt_ids)})
+            chunks += sequence.pipeline.finish(None, int(mx.get_peak_memory()))
+            results.append(StepResult(ident, chunks, True))
+        if joining:
+            self._insert(joining)
+        return results
+
+    @staticmethod
+    def _first_token(sequence: _Sequence, logits):
+        """Sample as mlx-lm's decoding batch does: processors on the logits (with the
+        prompt as context), then the sampler on the normalized log-probabilities."""
+        import mlx.core as mx
+
+        if sequence.processors:
+            context = mx.array(sequence.prompt_ids, dtype=mx.int32)
+            for processor in sequence.processors:
+                logits = processor(context, logits)
+        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        return sequence.sampler(logprobs)[0]
 
     def close(self) -> None:
         self._sequences.clear()
+        self._waiting.clear()
         self._unprefilled.clear()
+        self._by_generator_uid.clear()
         self._generator.close()
