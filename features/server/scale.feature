@@ -11,8 +11,8 @@ Feature: Many clients, one model: batching, prompt cache, limits and memory
 
   Scenario: Requests arriving close together at an idle server are prefilled together
     # spec: SCALE-BATCH-WINDOW
-    Given a running server with "mlx-community/TinyLlama-Base" loaded and a batch window of 1000 ms
-    When one client streams "mlx-community/TinyLlama-Base" and a second asks 300 ms later
+    Given a running server with "mlx-community/TinyLlama-Base" loaded and a batch window of 500 ms
+    When one client streams "mlx-community/TinyLlama-Base" and a second asks 200 ms later
     Then the first client's first token came only after the second had asked
     And every completion equals the unbatched run of the same prompt
 

@@ -266,14 +266,19 @@ class ModelManager:
 
         Prefilling the first request at once takes every core while the others are still
         being received, and they then wait for its prefill and first token before theirs
-        starts. So an idle server goes on admitting until no request has arrived for the
-        batch window (or the batch is full), and prefills them together: a lone request
-        waits the window less the time its own admission took.
+        starts. So an idle server goes on admitting until no request has come for the
+        batch window: a lone request waits the window less its own admission. Once a
+        second one has come it is a burst, whose clients can be slower to send than the
+        window (threads of one process sharing the cores), so the quiet gap then grows to
+        4 windows, for at most 16 windows from the first arrival, or until the batch is
+        full.
         """
+        started, quiet = self._last_arrival, self.batch_window
         while len(self._active) < self.max_concurrency:
             with self._cv:
                 while not self._pending and not self._stopping:
-                    remaining = self._last_arrival + self.batch_window - time.monotonic()
+                    deadline = min(self._last_arrival + quiet, started + 16 * self.batch_window)
+                    remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return
                     self._cv.wait(remaining)
@@ -281,6 +286,7 @@ class ModelManager:
                     return
             if not self._admit():
                 return
+            quiet = 4 * self.batch_window
 
     def _resolve(self, name: str) -> ModelInfo:
         """The cache entry a request names. The loaded model's names are remembered while
