@@ -64,6 +64,13 @@ def _scalar(value: str) -> str:
 
 def safetensors_header(path: Path) -> dict | None:
     """The JSON header of a safetensors file, or None if it is not one."""
+    read = safetensors_layout(path)
+    return read[1] if read is not None else None
+
+
+def safetensors_layout(path: Path) -> tuple[int, dict] | None:
+    """A safetensors file's header length (as its first 8 bytes say) and JSON header, or
+    None if it is not one (or cannot be read)."""
     try:
         with path.open("rb") as fh:
             raw = fh.read(8)
@@ -79,7 +86,7 @@ def safetensors_header(path: Path) -> dict | None:
         data = json.loads(header)
     except ValueError:
         return None
-    return data if isinstance(data, dict) else None
+    return (length, data) if isinstance(data, dict) else None
 
 
 def _tags(fm: dict) -> set[str]:

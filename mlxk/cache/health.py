@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from mlxk.cache.detect import read_json, safetensors_header
+from mlxk.cache.detect import read_json, safetensors_layout
 
 LFS_HEADER = b"version https://git-lfs.github.com/spec/v1"
 SHARD = re.compile(r"^model-(\d{5})-of-(\d{5})\.safetensors$")
@@ -58,14 +58,11 @@ def _unreadable(path: Path) -> str | None:
 
 
 def _check_safetensors(path: Path) -> str | None:
-    problem = _unreadable(path)
-    if problem:
-        return problem
-    header = safetensors_header(path)
-    if header is None:
-        return f"{path.name} has no readable safetensors header"
+    read = safetensors_layout(path)
+    if read is None:
+        return _unreadable(path) or f"{path.name} has no readable safetensors header"
+    header_len, header = read
     size = path.stat().st_size
-    header_len = int.from_bytes(path.open("rb").read(8), "little")
     end = 0
     for name, info in header.items():
         if name == "__metadata__" or not isinstance(info, dict):
