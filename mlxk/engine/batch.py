@@ -39,7 +39,6 @@ class _Sequence:
     prompt_ids: list[int]
     cache: list | None  # the prompt cache's KV for the prefix it had, if any
     rest: list[int]  # the prompt tokens that cache lacks (at least one)
-    max_tokens: int
     sampler: object
     processors: list
     generator_uid: int | None = None
@@ -63,7 +62,6 @@ class Batch:
         self._next_id = 0
         self._sequences: dict[int, _Sequence] = {}
         self._waiting: list[int] = []  # to prefill in the next step
-        self._unprefilled: set[int] = set()  # no token yet (waiting, or a long prompt)
         self._by_generator_uid: dict[int, int] = {}
 
     def __len__(self) -> int:
@@ -72,7 +70,7 @@ class Batch:
     @property
     def prefilling(self) -> bool:
         """Whether the next step prefills a prompt (admitted, no token yet)."""
-        return bool(self._unprefilled)
+        return any(s.pipeline.first_token_at is None for s in self._sequences.values())
 
     @property
     def cache_bytes(self) -> int:
@@ -103,36 +101,33 @@ class Batch:
             tokens,
             cache,
             rest,
-            params.max_tokens,
             sampler,
             processors,
         )
         self._sequences[ident] = sequence
-        self._unprefilled.add(ident)
         if len(rest) > PREFILL_CHUNK:
-            self._insert([(ident, rest, cache, tokens[:cached], params.max_tokens)])
+            self._insert(ident, rest, cache, tokens[:cached], params.max_tokens)
         else:
             self._waiting.append(ident)
         return ident
 
-    def _insert(self, entries: list[tuple[int, list[int], list | None, list[int], int]]) -> None:
-        """Hand sequences to the generator: (id, tokens to feed, cache, tokens in it, max)."""
-        sequences = [self._sequences[ident] for ident, *_ in entries]
-        uids = self._generator.insert(
-            [feed for _, feed, _, _, _ in entries],
-            max_tokens=[limit for *_, limit in entries],
-            caches=[cache for _, _, cache, _, _ in entries],
-            all_tokens=[list(held) for _, _, _, held, _ in entries],
-            samplers=[s.sampler for s in sequences],
-            logits_processors=[s.processors for s in sequences],
+    def _insert(self, ident: int, feed: list[int], cache, held: list[int], limit: int) -> None:
+        """Hand a sequence to the generator: the tokens to feed it, the KV cache holding
+        ``held`` (None: empty), and how many more tokens it may make."""
+        sequence = self._sequences[ident]
+        (uid,) = self._generator.insert(
+            [feed],
+            max_tokens=[limit],
+            caches=[cache],
+            all_tokens=[list(held)],
+            samplers=[sequence.sampler],
+            logits_processors=[sequence.processors],
         )
-        for (ident, *_), sequence, uid in zip(entries, sequences, uids, strict=True):
-            sequence.generator_uid = uid
-            self._by_generator_uid[uid] = ident
+        sequence.generator_uid = uid
+        self._by_generator_uid[uid] = ident
 
     def cancel(self, uid: int) -> None:
         sequence = self._sequences.pop(uid, None)
-        self._unprefilled.discard(uid)
         if sequence is None:
             return
         if uid in self._waiting:
@@ -171,7 +166,6 @@ class Batch:
             ident = self._by_generator_uid.get(response.uid)
             if ident is None:
                 continue
-            self._unprefilled.discard(ident)
             sequence = self._sequences[ident]
             chunks = sequence.pipeline.feed(response.token)
             if response.finish_reason is None and not sequence.pipeline.done:
@@ -234,23 +228,20 @@ class Batch:
             mx.eval([[layer.state for layer in cache] for cache in caches])
         del batch, logits
 
-        results, joining = [], []
-        for ident, token, cache in zip(order, firsts, caches, strict=True):
-            self._unprefilled.discard(ident)
+        results = []
+        for ident, first, cache in zip(order, firsts, caches, strict=True):
             sequence = self._sequences[ident]
-            chunks = sequence.pipeline.feed(token.item())
+            token = first.item()
+            chunks = sequence.pipeline.feed(token)
             if not sequence.pipeline.done:
-                joining.append(
-                    (ident, [token.item()], cache, sequence.prompt_ids, sequence.max_tokens - 1)
-                )
+                limit = sequence.pipeline.max_tokens - 1
+                self._insert(ident, [token], cache, sequence.prompt_ids, limit)
                 results.append(StepResult(ident, chunks, False))
                 continue
             del self._sequences[ident]
             self._remember({ident: (cache, sequence.prompt_ids)})
             chunks += sequence.pipeline.finish(None, int(mx.get_peak_memory()))
             results.append(StepResult(ident, chunks, True))
-        if joining:
-            self._insert(joining)
         return results
 
     @staticmethod
@@ -269,6 +260,5 @@ class Batch:
     def close(self) -> None:
         self._sequences.clear()
         self._waiting.clear()
-        self._unprefilled.clear()
         self._by_generator_uid.clear()
         self._generator.close()
