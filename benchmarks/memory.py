@@ -20,6 +20,7 @@ import argparse
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 import httpx
 from _common import device, http, server, synthetic_cache, table, verdict
@@ -62,16 +63,25 @@ def file_backed_bytes(pid: int) -> int | None:
     return (fields.get("Rss:", 0) - fields.get("Anonymous:", 0)) * 1024
 
 
-def reading(srv, label: str) -> list:
+class Reading(NamedTuple):
+    moment: str
+    rss: int
+    file_backed: int | None
+    model: str
+    model_bytes: int
+    cache_bytes: int
+
+
+def reading(srv, moment: str) -> Reading:
     health = httpx.get(srv.url + "/health", timeout=10).json()
-    return [
-        label,
+    return Reading(
+        moment,
         rss_bytes(srv.pid),
         file_backed_bytes(srv.pid),
         health.get("model") or "-",
         health["memory_bytes"],
         health["prompt_cache_bytes"],
-    ]
+    )
 
 
 def main() -> int:
@@ -123,37 +133,48 @@ def main() -> int:
                 "prompt cache MB (/health)",
             ],
             [
-                [r[0], r[1] / mb, "-" if r[2] is None else r[2] / mb, r[3], r[4] / mb, r[5] / mb]
+                [
+                    r.moment,
+                    r.rss / mb,
+                    "-" if r.file_backed is None else r.file_backed / mb,
+                    r.model,
+                    r.model_bytes / mb,
+                    r.cache_bytes / mb,
+                ]
                 for r in rows
             ],
         )
     )
-    empty, loaded, _, settled, unloaded = (r[1] for r in rows)
-    growth = settled - loaded
+    empty, loaded, _, settled, unloaded = rows
+    growth = settled.rss - loaded.rss
     checks = [
         (
             "RSS growth, settled (MB, <= cache bound + 2%)",
             growth / mb,
-            growth <= bound + 0.02 * loaded,
+            growth <= bound + 0.02 * loaded.rss,
         ),
-        ("prompt cache within its bound (MB)", rows[3][5] / mb, rows[3][5] <= bound),
+        (
+            "prompt cache within its bound (MB)",
+            settled.cache_bytes / mb,
+            settled.cache_bytes <= bound,
+        ),
         (
             "RSS after idle unload / empty server (<= 1.10)",
-            unloaded / empty,
-            unloaded <= 1.10 * empty,
+            unloaded.rss / empty.rss,
+            unloaded.rss <= 1.10 * empty.rss,
         ),
         (
             "model freed (/health reports no model)",
-            1.0 if rows[4][3] == "-" else 0.0,
-            rows[4][3] == "-",
+            1.0 if unloaded.model == "-" else 0.0,
+            unloaded.model == "-",
         ),
     ]
     print()
     print(table(["check", "measured", "verdict"], [[n, v, verdict(ok)] for n, v, ok in checks]))
-    if rows[0][2] is not None and rows[4][2] is not None:
-        code = rows[4][2] - rows[0][2]
+    if empty.file_backed is not None and unloaded.file_backed is not None:
+        left, code = unloaded.rss - empty.rss, unloaded.file_backed - empty.file_backed
         print(
-            f"\nafter idle unload the server holds {(unloaded - empty) / mb:.1f} MB more than"
+            f"\nafter idle unload the server holds {left / mb:.1f} MB more than"
             f" empty; {code / mb:.1f} MB of that is file-backed (library code read in while"
             " the model ran), the rest heap the allocators keep"
         )
