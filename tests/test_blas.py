@@ -32,7 +32,7 @@ threads = None
 if sys.argv[2] == "server":  # what the server's worker does before a step of a batch
     threads = server_threads(4)
     if threads is not None:
-        assert server_threads(1) == (os.cpu_count() or 1)
+        assert server_threads(1) == server_threads(2) == (os.cpu_count() or 1)
         assert server_threads(4, prefilling=True) == (os.cpu_count() or 1)
         set_threads(threads)
 import mlx.core as mx

@@ -94,7 +94,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         from mlxk.engine.model import warm_up
 
         await asyncio.to_thread(warm_up)
-        log_blas(use_fast_blas(), server_threads(2))
+        log_blas(use_fast_blas(), server_threads(3))
         if settings.model:
             await manager.preload(settings.model)
         yield

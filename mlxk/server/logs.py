@@ -71,5 +71,6 @@ def log_blas(choice, threads: int | None) -> None:
     logger = logging.getLogger(LOGGER)
     if choice.warning:
         logger.warning("%s", choice.warning)
-    suffix = f" ({threads} thread{'s' if threads != 1 else ''} while batching)" if threads else ""
+    plural = "s" if threads != 1 else ""
+    suffix = f" ({threads} thread{plural} while batching 3 or more)" if threads else ""
     logger.info("%s%s", choice.reason, suffix, extra={"fields": {"blas": choice.path}})
