@@ -26,6 +26,14 @@ from importlib.util import find_spec
 from pathlib import Path
 
 _THREAD_SETTERS = ("openblas_set_num_threads", "MKL_Set_Num_Threads")
+_USER_THREAD_SETTINGS = (
+    "MLXK_BLAS_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OMP_NUM_THREADS",
+)
+# A server decoding this many sequences or more leaves one core to its event loop.
+EVENT_LOOP_CORE_FROM = 3
 
 
 @dataclass(frozen=True)
@@ -124,8 +132,15 @@ def server_threads(decoding: int, *, prefilling: bool = False) -> int | None:
     of 0.91 with one left free; a prefill is one long matmul that nobody waits beside (8
     prompts at once: twice as fast on both cores). None when there is no BLAS to set or
     the user set a count."""
-    user_set = ("MLXK_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
-    if use_fast_blas().path is None or any(os.environ.get(name) for name in user_set):
+    if use_fast_blas().path is None or _threads_set_by_user():
         return None
     cores = os.cpu_count() or 1
-    return cores if prefilling or decoding <= 2 else max(1, cores - 1)
+    if prefilling or decoding < EVENT_LOOP_CORE_FROM:
+        return cores
+    return max(1, cores - 1)
+
+
+@functools.lru_cache(maxsize=1)
+def _threads_set_by_user() -> bool:
+    """Read once: the BLAS itself reads these when it loads, and a server asks every step."""
+    return any(os.environ.get(name) for name in _USER_THREAD_SETTINGS)

@@ -90,11 +90,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # A server will need the engine: import it now rather than on the first request.
-        from mlxk.engine.blas import server_threads, use_fast_blas
+        from mlxk.engine.blas import EVENT_LOOP_CORE_FROM, server_threads, use_fast_blas
         from mlxk.engine.model import warm_up
 
         await asyncio.to_thread(warm_up)
-        log_blas(use_fast_blas(), server_threads(3))
+        log_blas(use_fast_blas(), server_threads(EVENT_LOOP_CORE_FROM))
         if settings.model:
             await manager.preload(settings.model)
         yield

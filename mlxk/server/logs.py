@@ -6,6 +6,8 @@ import json
 import logging
 import time
 
+from mlxk.engine.blas import EVENT_LOOP_CORE_FROM
+
 LOGGER = "mlxk.server"
 
 
@@ -72,5 +74,6 @@ def log_blas(choice, threads: int | None) -> None:
     if choice.warning:
         logger.warning("%s", choice.warning)
     plural = "s" if threads != 1 else ""
-    suffix = f" ({threads} thread{plural} while batching 3 or more)" if threads else ""
+    batching = f"while decoding {EVENT_LOOP_CORE_FROM} or more"
+    suffix = f" ({threads} thread{plural} {batching})" if threads else ""
     logger.info("%s%s", choice.reason, suffix, extra={"fields": {"blas": choice.path}})
