@@ -121,6 +121,7 @@ def server(kind: str, bench: Bench, *, extra: list[str] = (), anchor: str | None
     env = bench.env
     if kind != "mlxk" and BLAS.path:
         env["LD_PRELOAD"] = BLAS.path
+        env.update(BLAS.env)  # loaded as mlxk loads it (its workers do not spin when idle)
     process = subprocess.Popen(
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )

@@ -42,16 +42,20 @@ product = (a @ b).tolist()
 with loaded_model(Path(sys.argv[1])) as loaded:
     prompt = chat_prompt(loaded, [{"role": "user", "content": "Hi there"}])
     text = complete(loaded, prompt, GenerationParams(max_tokens=40)).text
-bound = None
+bound = spin = None
 if choice.path:
-    get = getattr(ctypes.CDLL(choice.path), "openblas_get_num_threads", None)
+    library = ctypes.CDLL(choice.path)
+    get = getattr(library, "openblas_get_num_threads", None)
     bound = get() if get else None
+    read_spin = getattr(library, "openblas_thread_timeout", None)
+    spin = read_spin() if read_spin else None
 maps = Path("/proc/self/maps").read_text() if Path("/proc/self/maps").exists() else ""
 # numpy maps its own libscipy_openblas (prefixed names, not what mlx binds): not counted
 mapped = {Path(line.split()[-1]).name for line in maps.splitlines() if "/" in line}
 print(json.dumps({
     "path": choice.path, "reason": choice.reason, "warning": choice.warning,
-    "threads": threads, "blas_threads": bound, "text": text, "product": product,
+    "threads": threads, "blas_threads": bound, "spin": spin, "env": dict(choice.env),
+    "text": text, "product": product,
     "openblas_mapped": any(name.startswith("libopenblas") for name in mapped),
 }))
 """
@@ -91,6 +95,17 @@ def test_auto_binds_openblas_where_mlx_bundles_the_reference_blas(snapshot):
     )
     assert "openblas" in found["path"] and found["openblas_mapped"]
     assert found["reason"] == f"float32 matmuls use {found['path']}"
+
+
+# spec: SCALE-BLAS
+def test_openblas_workers_sleep_when_idle_unless_the_user_says_otherwise(snapshot):
+    if not bundles_reference_blas():
+        assert probe(snapshot)["spin"] is None
+        return
+    found = probe(snapshot)
+    assert found["spin"] == 4 and found["env"] == {"OPENBLAS_THREAD_TIMEOUT": "4"}
+    told = probe(snapshot, OPENBLAS_THREAD_TIMEOUT="12")
+    assert told["spin"] == 12 and told["env"] == {}
 
 
 # spec: SCALE-BLAS
