@@ -157,18 +157,25 @@ def _run_batch(batch, jobs):
 
 
 # spec: SCALE-BATCH
-@pytest.mark.parametrize("chunk", [2048, 4])
-def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk):
+@pytest.mark.parametrize(
+    ("chunk", "flops_per_byte"),
+    [(2048, 1000), (2048, 0), (4, 1000)],
+    ids=["prompts-fed-whole", "last-tokens-fed-apart", "prompts-longer-than-a-chunk"],
+)
+def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk, flops_per_byte):
     """Greedy answers from a batch equal single runs: with penalties (which change the
     first token already), with a one-token limit, with prompts wholly in the prompt
-    cache, and (chunk=4) with prompts longer than a prefill chunk, which the generator
-    prefills a chunk per step. A random-weights model: the fixtures' tiny models are
-    trained to one answer, too sure of it for a penalty to change anything."""
+    cache; with the prompts fed whole in one pass or their last tokens in a pass of their
+    own (the rule that picks one set to force each), and (chunk=4)
+    with prompts longer than a prefill chunk, which the generator prefills a chunk per
+    step. A random-weights model: the fixtures' tiny models are trained to one answer,
+    too sure of it for a penalty to change anything."""
     import mlxk.engine.batch as batch_module
     from mlxk.engine.chat import Prompt, raw_prompt
     from mlxk.testing.synthetic import write_synthetic
 
     monkeypatch.setattr(batch_module, "PREFILL_CHUNK", chunk)
+    monkeypatch.setattr(batch_module, "FLOPS_PER_WEIGHT_BYTE", flops_per_byte)
     _, repo = write_synthetic(tmp_path / "hub", "tiny")
     with loaded_model(repo.snapshot) as loaded:
 
@@ -188,11 +195,29 @@ def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk):
         ]
         expected = [complete(loaded, *job) for job in jobs]
         batch = batch_module.Batch(loaded, max_sequences=4, cache_bytes=64 * 1024 * 1024)
+        longest = max(len(prompt.token_ids) for prompt, _ in jobs)
+        fed_whole = len(jobs) * (longest - 1) <= batch_module.one_pass_positions(loaded.model)
+        assert fed_whole == (flops_per_byte > 0)
         cold, cold_usage = _run_batch(batch, jobs)
         warm, warm_usage = _run_batch(batch, jobs)  # every prompt is now in the prompt cache
+        # Prompts that go on from cached ones by different amounts, beside a new one: cached
+        # prefixes of different lengths and rests of different lengths in one prefill.
+        tail = loaded.tokenizer.encode(" and the moon", add_special_tokens=False)
+        hi = raw_prompt(loaded, "Hi").token_ids
+        longer = [
+            (Prompt("", (*repeating.token_ids, *tail), False), GenerationParams(max_tokens=8)),
+            (Prompt("", (*hi, *tail[:2]), False), GenerationParams(max_tokens=8)),
+            (raw_prompt(loaded, "a river"), GenerationParams(max_tokens=8)),
+        ]
+        longer_expected = [complete(loaded, *job) for job in longer]
+        went_on, went_on_usage = _run_batch(batch, longer)
         batch.close()
     assert expected[1].token_ids[0] != expected[0].token_ids[0], "the penalty changed nothing"
     assert cold == [(c.text, c.finish_reason) for c in expected]
     assert warm == cold
     assert all(u.cached_tokens == 0 for u in cold_usage)
     assert all(u.cached_tokens == u.prompt_tokens - 1 for u in warm_usage), warm_usage
+    assert went_on == [(c.text, c.finish_reason) for c in longer_expected]
+    assert went_on_usage[0].cached_tokens >= len(repeating.token_ids) - 1, went_on_usage
+    assert went_on_usage[1].cached_tokens >= len(hi) - 1
+    assert went_on_usage[2].cached_tokens < went_on_usage[1].cached_tokens  # at most the BOS

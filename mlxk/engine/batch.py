@@ -13,6 +13,12 @@ move into the decoding batch, decode), and since ``mx.async_eval`` runs synchron
 on a CPU, the last of them computes the second token before the first is returned.
 Prompts longer than one prefill chunk are left to the generator, which prefills them a
 chunk per step so that the sequences already decoding are not stalled.
+
+A model computes logits for every position it is fed, and only each prompt's last ones
+are needed. mlx-lm therefore feeds a prompt's last token apart, in a pass of its own,
+which costs as long as a decode step (reading every weight once). Short prompts are
+cheaper fed whole: the logits of their other positions cost less arithmetic than a
+device does in the time it reads the weights (see :func:`one_pass_positions`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,24 @@ from mlxk.engine.generate import Chunk, GenerationParams, TokenPipeline, _sampli
 from mlxk.engine.model import LoadedModel
 
 PREFILL_CHUNK = 2048  # prompt tokens per forward pass, as mlx-lm's default
+# Arithmetic a device does in the time it reads one byte of memory: a CPU core ~5-10
+# FLOP, a GPU 30 or more. The lowest is used, so the rule below errs toward two passes.
+FLOPS_PER_WEIGHT_BYTE = 5
+
+
+def one_pass_positions(model) -> int:
+    """How many positions besides the prompts' last ones a prefill may compute logits for
+    (2 * hidden * vocab FLOPs each) and still beat the pass that feeding the last tokens
+    apart costs (at least the time to read every weight). 0 for a model whose shape it
+    cannot read, which then always takes two passes."""
+    from mlx.utils import tree_flatten
+
+    args = getattr(model, "args", None)
+    hidden, vocab = getattr(args, "hidden_size", None), getattr(args, "vocab_size", None)
+    if not isinstance(hidden, int) or not isinstance(vocab, int) or hidden * vocab <= 0:
+        return 0
+    weight_bytes = sum(value.nbytes for _, value in tree_flatten(model.parameters()))
+    return int(FLOPS_PER_WEIGHT_BYTE * weight_bytes / (2 * hidden * vocab))
 
 
 @dataclass
@@ -59,6 +83,7 @@ class Batch:
         )
         self._cache = LRUPromptCache(max_size=64, max_bytes=max(cache_bytes, 0))
         self._cache_enabled = cache_bytes > 0
+        self._one_pass_positions = one_pass_positions(loaded.model)
         self._next_id = 0
         self._sequences: dict[int, _Sequence] = {}
         self._waiting: list[int] = []  # to prefill in the next step
@@ -184,44 +209,20 @@ class Batch:
     def _prefill(self) -> list[StepResult]:
         """Prefill the waiting prompts together and sample each one's first token."""
         import mlx.core as mx
-        from mlx_lm.generate import PromptProcessingBatch
-        from mlx_lm.models.cache import make_prompt_cache
 
-        model = self.loaded.model
         idents, self._waiting = self._waiting, []
-        # Feed all but the last token of each prompt (only the last one's logits are
-        # needed, and a model computes logits for every position it is fed), then the
-        # last tokens together. A prompt whose prefix is all cached has nothing to feed.
-        fed = [i for i in idents if len(self._sequences[i].rest) > 1]
-        unfed = [i for i in idents if len(self._sequences[i].rest) == 1]
-
-        def prompt_batch(group: list[int]) -> PromptProcessingBatch:
-            sequences = [self._sequences[i] for i in group]
-            return PromptProcessingBatch(
-                model,
-                list(group),
-                [s.cache if s.cache is not None else make_prompt_cache(model) for s in sequences],
-                [s.prompt_ids[: len(s.prompt_ids) - len(s.rest)] for s in sequences],
-                prefill_step_size=PREFILL_CHUNK,
-            )
-
+        # Those with more than a last token to feed come first (the two-pass feed needs it).
+        order = sorted(idents, key=lambda i: len(self._sequences[i].rest) == 1)
+        sequences = [self._sequences[i] for i in order]
+        rests = [s.rest for s in sequences]
         with mx.stream(self._generator.stream):
-            batch = None
-            if fed:
-                batch = prompt_batch(fed)
-                batch.prompt([self._sequences[i].rest[:-1] for i in fed])
-            if unfed:
-                cached_only = prompt_batch(unfed)
-                if batch is None:
-                    batch = cached_only
-                else:
-                    batch.extend(cached_only)
-            order = fed + unfed
-            last = mx.array([[self._sequences[i].rest[-1]] for i in order])
-            logits = model(last, cache=batch.prompt_cache)[:, -1, :]
+            if len(rests) * (max(map(len, rests)) - 1) <= self._one_pass_positions:
+                batch, logits = self._feed_whole(sequences)
+            else:
+                batch, logits = self._feed_last_apart(sequences)
             firsts = [
-                self._first_token(self._sequences[i], logits[row : row + 1])
-                for row, i in enumerate(order)
+                self._first_token(sequence, logits[row : row + 1])
+                for row, sequence in enumerate(sequences)
             ]
             mx.eval(firsts)
             caches = [batch.extract_cache(row) for row in range(len(order))]
@@ -243,6 +244,59 @@ class Batch:
             chunks += sequence.pipeline.finish(None, int(mx.get_peak_memory()))
             results.append(StepResult(ident, chunks, True))
         return results
+
+    def _prompt_batch(self, sequences: list[_Sequence]):
+        """mlx-lm's prompt batch over these sequences' caches (left-padded to one)."""
+        from mlx_lm.generate import PromptProcessingBatch
+        from mlx_lm.models.cache import make_prompt_cache
+
+        model = self.loaded.model
+        return PromptProcessingBatch(
+            model,
+            list(range(len(sequences))),
+            [s.cache if s.cache is not None else make_prompt_cache(model) for s in sequences],
+            [s.prompt_ids[: len(s.prompt_ids) - len(s.rest)] for s in sequences],
+            prefill_step_size=PREFILL_CHUNK,
+        )
+
+    def _feed_whole(self, sequences: list[_Sequence]):
+        """One pass over every sequence's rest, right-padded to the longest as mlx-lm's
+        prompt batch pads them; the batch and each row's logits at its last real token."""
+        import mlx.core as mx
+
+        batch = self._prompt_batch(sequences)
+        lengths = [len(s.rest) for s in sequences]
+        padding = [max(lengths) - length for length in lengths]
+        if any(padding):
+            for layer in batch.prompt_cache:
+                layer.prepare(lengths=lengths, right_padding=padding)
+        tokens = mx.array([s.rest + [0] * pad for s, pad in zip(sequences, padding, strict=True)])
+        logits = self.loaded.model(tokens, cache=batch.prompt_cache)
+        if any(padding):
+            for layer in batch.prompt_cache:
+                layer.finalize()
+        return batch, logits[mx.arange(len(sequences)), mx.array(lengths) - 1]
+
+    def _feed_last_apart(self, sequences: list[_Sequence]):
+        """All but the last token of each rest, then the last tokens together; the batch
+        and their logits. A rest of one token (its prefix all cached) has nothing to feed
+        in the first pass: those come last in ``sequences`` and join after it."""
+        import mlx.core as mx
+
+        fed = [s for s in sequences if len(s.rest) > 1]
+        unfed = sequences[len(fed) :]
+        batch = None
+        if fed:
+            batch = self._prompt_batch(fed)
+            batch.prompt([s.rest[:-1] for s in fed])
+        if unfed:
+            cached_only = self._prompt_batch(unfed)
+            if batch is None:
+                batch = cached_only
+            else:
+                batch.extend(cached_only)
+        last = mx.array([[s.rest[-1]] for s in sequences])
+        return batch, self.loaded.model(last, cache=batch.prompt_cache)[:, -1, :]
 
     @staticmethod
     def _first_token(sequence: _Sequence, logits):
