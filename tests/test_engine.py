@@ -88,18 +88,17 @@ def test_a_batch_with_a_cancelled_sequence_leaves_no_memory_behind(repos):
     from mlxk.engine.batch import Batch
     from mlxk.engine.chat import raw_prompt
 
-    def run_batch(loaded, cancel_after: int | None):
+    def run_batch(loaded, cancel_after: int | None, texts=("Hi", "Hello", "hi there")):
         batch = Batch(loaded, max_sequences=4, cache_bytes=0)
         uids = [
-            batch.add(raw_prompt(loaded, text), GenerationParams(max_tokens=40))
-            for text in ("Hi", "Hello", "hi there")
+            batch.add(raw_prompt(loaded, text), GenerationParams(max_tokens=40)) for text in texts
         ]
         steps = 0
         while len(batch):
             batch.step()
             steps += 1
             if steps == cancel_after:
-                batch.cancel(uids[1])
+                batch.cancel(uids[-1])
         batch.close()
         del batch
         gc.collect()
@@ -113,6 +112,7 @@ def test_a_batch_with_a_cancelled_sequence_leaves_no_memory_behind(repos):
         after_clean_run = mx.get_active_memory()
         for _ in range(3):
             run_batch(loaded, cancel_after=3)
+            run_batch(loaded, cancel_after=3, texts=("Hi",))  # a lone one, decoding alone
         after_faults = mx.get_active_memory()
     assert after_clean_run <= baseline + 64 * 1024, (baseline, after_clean_run)
     assert after_faults <= baseline + 64 * 1024, (baseline, after_faults)
@@ -144,14 +144,22 @@ def test_the_prompt_cache_holds_no_more_memory_than_it_counts(repos):
     assert held <= counted * 1.1 + 64 * 1024, (held, counted)
 
 
-def _run_batch(batch, jobs):
-    """Add every (prompt, params) job, step until all are done; each one's text and usage."""
+def _run_batch(batch, jobs, *, join_after: int | None = None):
+    """Add every (prompt, params) job, step until all are done; each one's text and usage.
+    With ``join_after``, the first job starts alone and the others come after that many
+    steps of it."""
     from mlxk.engine.generate import fold
 
-    chunks = {batch.add(prompt, params): [] for prompt, params in jobs}
-    while len(batch):
+    later = jobs[1:] if join_after is not None else []
+    chunks = {batch.add(prompt, params): [] for prompt, params in jobs[: len(jobs) - len(later)]}
+    steps = 0
+    while len(batch) or later:
+        if later and steps == join_after:
+            chunks.update({batch.add(prompt, params): [] for prompt, params in later})
+            later = []
         for result in batch.step():
             chunks[result.uid].extend(result.chunks)
+        steps += 1
     folded = [fold(iter(c)) for c in chunks.values()]
     return [(c.text, c.finish_reason) for c in folded], [c.usage for c in folded]
 
@@ -211,6 +219,10 @@ def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk, flop
         ]
         longer_expected = [complete(loaded, *job) for job in longer]
         went_on, went_on_usage = _run_batch(batch, longer)
+        # Alone (a lone sequence decodes outside the generator), and joined by the others
+        # right after its prefill, after its first decode step and later on.
+        alone = [_run_batch(batch, [job])[0][0] for job in jobs]
+        joined = {n: _run_batch(batch, jobs, join_after=n)[0] for n in (1, 2, 5)}
         batch.close()
     assert expected[1].token_ids[0] != expected[0].token_ids[0], "the penalty changed nothing"
     assert cold == [(c.text, c.finish_reason) for c in expected]
@@ -218,6 +230,8 @@ def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk, flop
     assert all(u.cached_tokens == 0 for u in cold_usage)
     assert all(u.cached_tokens == u.prompt_tokens - 1 for u in warm_usage), warm_usage
     assert went_on == [(c.text, c.finish_reason) for c in longer_expected]
+    assert alone == cold
+    assert all(answers == cold for answers in joined.values()), joined
     assert went_on_usage[0].cached_tokens >= len(repeating.token_ids) - 1, went_on_usage
     assert went_on_usage[1].cached_tokens >= len(hi) - 1
     assert went_on_usage[2].cached_tokens < went_on_usage[1].cached_tokens  # at most the BOS
