@@ -8,7 +8,7 @@ same work at batch k (prefill k prompts together, then decode), which depends on
 device, in the benchmark's own process just before each round of the servers, so both
 see the same moment of a busy machine; its decode-only rate is shown too.
 
-    python benchmarks/concurrency.py [--preset 26m] [--tokens 48] [--rounds 5]
+    python benchmarks/concurrency.py [--preset 26m] [--tokens 48] [--rounds 8]
                                      [--anchor /path/to/mlx-knife/bin/mlxk] [--quick]
 
 Targets (issue 7): TTFT p95 at 4 clients <= 3x single-client TTFT; aggregate tok/s at k
@@ -95,7 +95,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="26m")
     parser.add_argument("--tokens", type=int, default=48)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--clients", default="1,2,4,8")
     add_peer_options(parser)
     parser.add_argument("--quick", action="store_true", help="tiny model, 1 and 4 clients")
