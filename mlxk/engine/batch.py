@@ -9,8 +9,9 @@ prompt, the earlier turns of a chat) starts from it and only prefills the rest.
 Prompts that arrived since the last step are prefilled here, together, and their first
 token is sampled in the same step; only then do they join the generator's decoding
 batch. Left to the generator, a prompt takes three steps to its first token (prefill,
-move into the decoding batch, decode), and since ``mx.async_eval`` runs synchronously
-on a CPU, the last of them computes the second token before the first is returned.
+move into the decoding batch, decode), and since ``mx.async_eval`` of a model's step
+returns only once it is nearly computed on a CPU (measured: 16-19 ms of a 20 ms step),
+the last of them computes the second token before the first is returned.
 Prompts longer than one prefill chunk are left to the generator, which prefills them a
 chunk per step so that the sequences already decoding are not stalled.
 
