@@ -233,14 +233,11 @@ class Batch:
         if not pipeline.done:
             return [StepResult(solo.ident, chunks, False)]
         self._solo = None
-        del self._sequences[solo.ident]
-        self._remember({solo.ident: (solo.cache, self._solo_held(sequence, solo))})
-        chunks += pipeline.finish(None, int(mx.get_peak_memory()))
-        return [StepResult(solo.ident, chunks, True)]
+        return [self._finished(solo.ident, chunks, solo.cache, self._solo_held(sequence, solo))]
 
     def _solo_next(self, sequence: _Sequence, solo: _Solo, token):
         """Feed ``token`` (an mx array of one id) to the lone sequence's cache; the next
-        token, sampled as the generator samples (see :meth:`_first_token`)."""
+        token, sampled as the generator samples (see :meth:`_sample`)."""
         import mlx.core as mx
 
         logits = self.loaded.model(token[None], cache=solo.cache)[:, -1, :]
@@ -249,10 +246,7 @@ class Batch:
             if solo.context is None:
                 solo.context = mx.array(sequence.prompt_ids, dtype=mx.int32)
             solo.context = mx.concatenate([solo.context, token.astype(mx.int32)])
-            for processor in sequence.processors:
-                logits = processor(solo.context, logits)
-        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-        return sequence.sampler(logprobs)
+        return self._sample(sequence, logits, solo.context)
 
     @staticmethod
     def _solo_held(sequence: _Sequence, solo: _Solo) -> list[int]:
@@ -262,21 +256,16 @@ class Batch:
     def _hand_over_solo(self) -> list[StepResult]:
         """The lone sequence joins the generator's batch: a token it has computed is
         delivered first, then it goes in with its cache and the token to feed next."""
-        import mlx.core as mx
-
         solo, self._solo = self._solo, None
         sequence = self._sequences[solo.ident]
         pipeline = sequence.pipeline
         results = []
+        held = self._solo_held(sequence, solo)  # the pending token is not in the cache
         if solo.pending is not None:
             chunks = pipeline.feed(solo.pending.item())
             if pipeline.done:
-                del self._sequences[solo.ident]
-                self._remember({solo.ident: (solo.cache, self._solo_held(sequence, solo))})
-                chunks += pipeline.finish(None, int(mx.get_peak_memory()))
-                return [StepResult(solo.ident, chunks, True)]
+                return [self._finished(solo.ident, chunks, solo.cache, held)]
             results.append(StepResult(solo.ident, chunks, False))
-        held = self._solo_held(sequence, solo)
         limit = pipeline.max_tokens - len(pipeline.sampled)
         self._insert(solo.ident, pipeline.sampled[-1:], solo.cache, held, limit)
         return results
@@ -297,13 +286,23 @@ class Batch:
                 continue
             if response.finish_reason is None:  # a stop string ended it early
                 self.cancel(ident)
-            else:
-                del self._sequences[ident], self._by_generator_uid[response.uid]
-                self._remember({ident: (response.prompt_cache, response.all_tokens)})
-            peak = int(mx.get_peak_memory())
-            chunks += sequence.pipeline.finish(response.finish_reason, peak)
-            results.append(StepResult(ident, chunks, True))
+                chunks += sequence.pipeline.finish(None, int(mx.get_peak_memory()))
+                results.append(StepResult(ident, chunks, True))
+                continue
+            del self._by_generator_uid[response.uid]
+            cache, tokens = response.prompt_cache, response.all_tokens
+            results.append(self._finished(ident, chunks, cache, tokens, response.finish_reason))
         return results
+
+    def _finished(self, ident: int, chunks: list, cache, tokens, reason=None) -> StepResult:
+        """A sequence that is done: its KV cache (holding ``tokens``) goes to the prompt
+        cache, its last chunks close it with the finish reason, usage and timings."""
+        import mlx.core as mx
+
+        sequence = self._sequences.pop(ident)
+        self._remember({ident: (cache, tokens)})
+        chunks += sequence.pipeline.finish(reason, int(mx.get_peak_memory()))
+        return StepResult(ident, chunks, True)
 
     def _prefill(self) -> list[StepResult]:
         """Prefill the waiting prompts together and sample each one's first token."""
@@ -342,10 +341,7 @@ class Batch:
                     self._insert(ident, [token], cache, sequence.prompt_ids, limit)
                 results.append(StepResult(ident, chunks, False))
                 continue
-            del self._sequences[ident]
-            self._remember({ident: (cache, sequence.prompt_ids)})
-            chunks += sequence.pipeline.finish(None, int(mx.get_peak_memory()))
-            results.append(StepResult(ident, chunks, True))
+            results.append(self._finished(ident, chunks, cache, sequence.prompt_ids))
         return results
 
     def _prompt_batch(self, sequences: list[_Sequence]):
@@ -407,12 +403,21 @@ class Batch:
         prompt as context), then the sampler on the normalized log-probabilities."""
         import mlx.core as mx
 
+        context = None
         if sequence.processors:
             context = mx.array(sequence.prompt_ids, dtype=mx.int32)
-            for processor in sequence.processors:
-                logits = processor(context, logits)
+        return Batch._sample(sequence, logits, context)[0]
+
+    @staticmethod
+    def _sample(sequence: _Sequence, logits, context):
+        """The sequence's logits processors (given the tokens so far), then its sampler on
+        the normalized log-probabilities."""
+        import mlx.core as mx
+
+        for processor in sequence.processors:
+            logits = processor(context, logits)
         logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-        return sequence.sampler(logprobs)[0]
+        return sequence.sampler(logprobs)
 
     def close(self) -> None:
         self._solo = None
