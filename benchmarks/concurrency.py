@@ -81,7 +81,7 @@ def round_of(srv, clients: int, tokens: int, tag: str):
         # Each thread's client is built and connected before the clock starts, as a real
         # client's kept-alive one is: both inside the timed burst cost every contender tens
         # of ms of TTFT and spread the requests out (2 cores, 8 threads).
-        http().get(srv.url + "/v1/models")
+        http(srv.url).json("GET", "/v1/models")
         gate.wait()
         return stream_chat(srv, messages, tokens)
 
@@ -108,6 +108,7 @@ def main() -> int:
     from mlxk.engine.model import loaded_model
 
     problems = []
+    client_cpu = []  # this process's CPU per streamed token, round by round (the clients)
     ceilings: dict[int, list[tuple[float, float]]] = {}
     # per (server, k): one (aggregate tok/s, [TTFT...]) per round
     results: dict[tuple[str, int], list[tuple[float, list[float]]]] = {}
@@ -138,7 +139,9 @@ def main() -> int:
                     shift = round_ % len(servers)
                     for srv in servers[shift:] + servers[:shift]:
                         time.sleep(0.5)  # the last contender's BLAS threads stop spinning
+                        cpu = time.process_time()
                         measured = round_of(srv, k, args.tokens, f"{round_}.{k}")
+                        client_cpu.append((time.process_time() - cpu) / (k * args.tokens))
                         results.setdefault((srv.label, k), []).append(measured)
 
     def share(label: str, k: int) -> list[float]:
@@ -175,7 +178,8 @@ def main() -> int:
         f"{args.rounds} rounds per level (medians; the servers take turns at going first);"
         " ceiling = the bare model, in this process before each round, prefilling k prompts"
         " together and decoding the same tokens (decode-only: without the prefill);"
-        " of ceiling = the median over rounds of aggregate / that round's ceiling\n"
+        " of ceiling = the median over rounds of aggregate / that round's ceiling;"
+        f" the clients took {median(client_cpu) * 1e6:.0f} us of CPU per streamed token\n"
     )
     print(
         table(

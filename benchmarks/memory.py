@@ -105,7 +105,7 @@ def ask(srv, i: int, tokens: int) -> None:
         "max_tokens": tokens,
         "temperature": 0,
     }
-    http().post(srv.url + "/v1/chat/completions", json=body).raise_for_status()
+    http(srv.url).json("POST", "/v1/chat/completions", body)
 
 
 def file_backed_bytes(pid: int) -> int | None:
