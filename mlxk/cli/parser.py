@@ -6,6 +6,12 @@ import argparse
 
 from mlxk import __version__
 from mlxk.errors import UsageError
+from mlxk.settings import (
+    SERVE_BATCH_WINDOW_MS,
+    SERVE_MAX_CONCURRENCY,
+    SERVE_PROMPT_CACHE,
+    SERVE_QUEUE_SIZE,
+)
 
 COMMANDS = {
     "version": "version",
@@ -130,27 +136,28 @@ def build_parser() -> Parser:
         p.add_argument(
             "--max-concurrency",
             type=int,
-            default=4,
-            help="requests decoded together in one batch (default 4)",
+            default=SERVE_MAX_CONCURRENCY,
+            help=f"requests decoded together in one batch (default {SERVE_MAX_CONCURRENCY})",
         )
         p.add_argument(
             "--batch-window",
             type=_window_ms,
-            default=3.0,
+            default=SERVE_BATCH_WINDOW_MS,
             metavar="MS",
             help="an idle server gathers requests arriving this close together into one"
-            " prefill (default 3 ms; 0 = off)",
+            f" prefill (default {SERVE_BATCH_WINDOW_MS:g} ms; 0 = off)",
         )
         p.add_argument(
             "--queue-size",
             type=int,
-            default=32,
+            default=SERVE_QUEUE_SIZE,
             help="requests that may wait beyond that; more get a 503",
         )
         p.add_argument(
             "--prompt-cache",
-            default="256MB",
-            help="bytes of KV cache kept for shared prefixes (0 = off)",
+            default=SERVE_PROMPT_CACHE,
+            help="bytes of KV cache kept for shared prefixes"
+            f" (default {SERVE_PROMPT_CACHE}; 0 = off)",
         )
         p.add_argument(
             "--idle-unload",

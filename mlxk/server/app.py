@@ -30,6 +30,13 @@ from mlxk.server.metrics import build_metrics_router
 from mlxk.server.routes import build_router
 from mlxk.server.schemas import UNSUPPORTED_FIELDS
 from mlxk.server.web import build_web_router
+from mlxk.settings import (
+    SERVE_BATCH_WINDOW_MS,
+    SERVE_MAX_CONCURRENCY,
+    SERVE_PROMPT_CACHE,
+    SERVE_QUEUE_SIZE,
+    parse_bytes,
+)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -44,10 +51,10 @@ class ServerSettings:
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
     keepalive_seconds: float = 10.0
-    max_concurrency: int = 4
-    queue_size: int = 32
-    batch_window: float = 0.003  # seconds
-    prompt_cache_bytes: int = 256 * 1024 * 1024
+    max_concurrency: int = SERVE_MAX_CONCURRENCY
+    queue_size: int = SERVE_QUEUE_SIZE
+    batch_window: float = SERVE_BATCH_WINDOW_MS / 1000  # seconds
+    prompt_cache_bytes: int = parse_bytes(SERVE_PROMPT_CACHE)
     idle_unload: float | None = None
     memory_limit: int | None = None
     metrics: bool = False

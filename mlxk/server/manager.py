@@ -66,13 +66,13 @@ class ModelManager:
         self,
         hub: Path,
         *,
-        default_max_tokens: int | None = None,
-        max_concurrency: int = 4,
-        queue_size: int = 32,
-        cache_bytes: int = 256 * 1024 * 1024,
-        idle_unload: float | None = None,
-        memory_limit: int | None = None,
-        batch_window: float = 0.0,
+        default_max_tokens: int | None,
+        max_concurrency: int,
+        queue_size: int,
+        cache_bytes: int,
+        idle_unload: float | None,
+        memory_limit: int | None,
+        batch_window: float,
     ):
         self.hub = hub
         self.default_max_tokens = default_max_tokens
