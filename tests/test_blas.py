@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from mlxk.engine.blas import bundles_reference_blas
+from mlxk.engine.blas import DecodeThreads, bundles_reference_blas
 from mlxk.testing.fixtures import build_cache
 
 MODEL = "mlx-community/TinyLlama-Chat"  # float32: its matmuls go through cblas_sgemm
@@ -22,18 +22,18 @@ MODEL = "mlx-community/TinyLlama-Chat"  # float32: its matmuls go through cblas_
 PROBE = r"""
 import ctypes, json, os, sys
 from pathlib import Path
-from mlxk.engine.blas import server_threads, set_threads, use_fast_blas
+from mlxk.engine.blas import DecodeThreads, set_threads, use_fast_blas
 from mlxk.engine.chat import chat_prompt
 from mlxk.engine.generate import GenerationParams, complete
 from mlxk.engine.model import loaded_model
 
 choice = use_fast_blas()
 threads = None
-if sys.argv[2] == "server":  # what the server's worker does before a step of a batch
-    threads = server_threads(4)
-    if threads is not None:
-        assert server_threads(1) == server_threads(2) == (os.cpu_count() or 1)
-        assert server_threads(4, prefilling=True) == (os.cpu_count() or 1)
+if sys.argv[2] == "server":  # what the server's worker does before a decode step
+    decode_threads = DecodeThreads.for_server()
+    if decode_threads is not None:
+        assert decode_threads.choose(4, prefilling=True) == (os.cpu_count() or 1)
+        threads = decode_threads.candidates[-1]  # the fewest it may choose
         set_threads(threads)
 import mlx.core as mx
 a = mx.random.normal((48, 96), key=mx.random.key(1))
@@ -136,14 +136,59 @@ def test_a_library_that_cannot_be_loaded_is_named_and_ignored(snapshot, tmp_path
 
 
 # spec: SCALE-BLAS
-def test_a_batching_server_leaves_one_core_to_its_event_loop_while_decoding(snapshot):
+def test_a_server_sets_the_decode_threads_unless_the_user_set_them(snapshot):
     if not bundles_reference_blas():
         assert probe(snapshot, "server")["threads"] is None
         return
     cores = os.cpu_count() or 1
     server = probe(snapshot, "server")
     assert server["threads"] == max(1, cores - 1) == server["blas_threads"]
+    assert server["text"] == probe(snapshot)["text"]
     told = probe(snapshot, "server", OPENBLAS_NUM_THREADS="2")
     assert told["threads"] is None and told["blas_threads"] == 2
     ours = probe(snapshot, "run", MLXK_BLAS_THREADS="1")
     assert ours["blas_threads"] == 1
+
+
+def drive(decode_threads: DecodeThreads, batch: int, seconds_on: dict, steps: int) -> list:
+    """``steps`` decode steps of ``batch`` sequences, each taking what ``seconds_on``
+    gives for the thread count chosen; the counts chosen."""
+    chosen = []
+    for _ in range(steps):
+        threads = decode_threads.choose(batch)
+        decode_threads.record(batch, threads, seconds_on[threads])
+        chosen.append(threads)
+    return chosen
+
+
+# spec: SCALE-BLAS
+def test_decode_threads_alternate_then_keep_the_faster_for_each_batch_size():
+    decode_threads = DecodeThreads(4)
+    assert decode_threads.candidates == (4, 3)
+    explore = 2 * DecodeThreads.EXPLORE_STEPS
+    four = drive(decode_threads, 4, {4: 0.030, 3: 0.025}, explore + 20)
+    assert sorted(four[:explore]) == [3] * (explore // 2) + [4] * (explore // 2)
+    assert four[explore:] == [3] * 20
+    eight = drive(decode_threads, 8, {4: 0.040, 3: 0.050}, explore + 20)
+    assert eight[explore:] == [4] * 20
+    assert decode_threads.choose(4) == 3 and decode_threads.choose(4, prefilling=True) == 4
+
+
+# spec: SCALE-BLAS
+def test_decode_threads_try_the_other_count_now_and_then_and_follow_a_change():
+    decode_threads = DecodeThreads(2)
+    every = DecodeThreads.REVISIT_EVERY
+    first = drive(decode_threads, 2, {2: 0.020, 1: 0.030}, 3 * every)
+    settled = first[2 * DecodeThreads.EXPLORE_STEPS :]
+    assert settled.count(1) == 3 and set(settled) == {1, 2}
+    # the machine gets busy: two threads now cost more than one
+    later = drive(decode_threads, 2, {2: 0.040, 1: 0.030}, 3 * every)
+    switched = later.index(1)
+    assert switched <= DecodeThreads.WINDOW  # its own slower steps push two threads out
+    assert later[switched:].count(2) == 3  # then only the visits
+
+
+# spec: SCALE-BLAS
+def test_decode_threads_on_one_core_have_nothing_to_choose():
+    decode_threads = DecodeThreads(1)
+    assert drive(decode_threads, 8, {1: 0.02}, 10) == [1] * 10

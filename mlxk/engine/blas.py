@@ -10,8 +10,8 @@ instead of 35 tok/s (quantized and float16 models use mlx's own kernels and do n
 
 ``MLXK_BLAS`` decides: unset or ``auto`` looks for OpenBLAS, ``off`` keeps the bundled
 one, a path loads that library (any CBLAS such as MKL's ``libmkl_rt.so.2``).
-``MLXK_BLAS_THREADS`` sets its thread count (a server otherwise leaves one core to its
-event loop while it decodes a larger batch; see :func:`server_threads`).
+``MLXK_BLAS_THREADS`` sets its thread count (a server otherwise times its decode steps
+on every core and on every core but one, and keeps the faster; see :class:`DecodeThreads`).
 
 OpenBLAS's worker threads keep spinning for ~2^28 cycles (~0.1 s) after each matmul before
 they sleep. A forward pass alternates matmuls with mlx's own ops on another thread, so on a
@@ -28,7 +28,9 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import statistics
 import sys
+from collections import deque
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -40,8 +42,6 @@ _USER_THREAD_SETTINGS = (
     "MKL_NUM_THREADS",
     "OMP_NUM_THREADS",
 )
-# A server decoding this many sequences or more leaves one core to its event loop.
-EVENT_LOOP_CORE_FROM = 3
 # log2 of the cycles an idle OpenBLAS worker spins before it sleeps (4: its minimum).
 OPENBLAS_SPIN = ("OPENBLAS_THREAD_TIMEOUT", "4")
 
@@ -140,21 +140,58 @@ def set_threads(count: int) -> bool:
     return _set_threads(ctypes.CDLL(choice.path, mode=ctypes.RTLD_GLOBAL), count)
 
 
-def server_threads(decoding: int, *, prefilling: bool = False) -> int | None:
-    """BLAS threads for a server's next step: every core to prefill a prompt or to decode
-    up to two sequences; every core but one to decode more, since the event loop then
-    writes many streams per step and needs a core, or every token waits for it. Measured
-    on 2 cores, ten rounds each against all cores: 2 clients got 0.91 instead of 0.82 of
-    the batched ceiling with all cores (better in every round), 4 clients 0.96 instead
-    of 0.91 with one left free; a prefill is one long matmul that nobody waits beside (8
-    prompts at once: twice as fast on both cores). None when there is no BLAS to set or
-    the user set a count."""
-    if use_fast_blas().path is None or _threads_set_by_user():
-        return None
-    cores = os.cpu_count() or 1
-    if prefilling or decoding < EVENT_LOOP_CORE_FROM:
-        return cores
-    return max(1, cores - 1)
+class DecodeThreads:
+    """BLAS threads for a server's decode steps, chosen by timing the steps.
+
+    A prefill is one long matmul that nobody waits beside: it gets every core (8 prompts
+    at once: twice as fast on 2 cores as on one). A decode step is short, and the event
+    loop writing the streams runs beside it; whether it should leave the loop a core
+    depends on the machine, as measured on two 2-core VMs at 4 clients: on one, every
+    core but one gave 0.96 of the batched ceiling and every core 0.91; on a faster one,
+    every core 0.87 and one left free 0.82 (0.85 and 0.78 at 8 clients). So for each
+    batch size the server alternates between the two until each has had
+    ``EXPLORE_STEPS`` steps, then keeps the one whose last ``WINDOW`` steps took less
+    (median), and gives the other one step in every ``REVISIT_EVERY`` in case the
+    machine's load has changed.
+    """
+
+    EXPLORE_STEPS = 4
+    WINDOW = 8
+    REVISIT_EVERY = 64
+
+    def __init__(self, cores: int):
+        self.cores = max(1, cores)
+        self.candidates = (self.cores, self.cores - 1) if self.cores > 1 else (self.cores,)
+        self._seconds: dict[tuple[int, int], deque[float]] = {}
+        self._steps: dict[int, int] = {}
+
+    @classmethod
+    def for_server(cls) -> DecodeThreads | None:
+        """None when there is no BLAS to set or the user set its thread count."""
+        if use_fast_blas().path is None or _threads_set_by_user():
+            return None
+        return cls(os.cpu_count() or 1)
+
+    def choose(self, batch: int, *, prefilling: bool = False) -> int:
+        if prefilling or len(self.candidates) == 1:
+            return self.cores
+        measured = {c: self._seconds.get((batch, c), ()) for c in self.candidates}
+        fewest = min(self.candidates, key=lambda c: len(measured[c]))
+        if len(measured[fewest]) < self.EXPLORE_STEPS:
+            return fewest
+        ranked = sorted(self.candidates, key=lambda c: statistics.median(measured[c]))
+        steps = self._steps.get(batch, 0)
+        if steps % self.REVISIT_EVERY == self.REVISIT_EVERY - 1:
+            return ranked[1 + (steps // self.REVISIT_EVERY) % (len(ranked) - 1)]
+        return ranked[0]
+
+    def record(self, batch: int, threads: int, seconds: float) -> None:
+        """A decode step of ``batch`` sequences on ``threads`` took ``seconds``."""
+        key = (batch, threads)
+        if key not in self._seconds:
+            self._seconds[key] = deque(maxlen=self.WINDOW)
+        self._seconds[key].append(seconds)
+        self._steps[batch] = self._steps.get(batch, 0) + 1
 
 
 @functools.lru_cache(maxsize=1)

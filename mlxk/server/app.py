@@ -83,6 +83,9 @@ def _param_of(loc) -> str | None:
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
+    from mlxk.engine.blas import DecodeThreads
+
+    decode_threads = DecodeThreads.for_server()
     manager = ModelManager(
         settings.hub_cache,
         default_max_tokens=settings.max_tokens,
@@ -92,16 +95,17 @@ def create_app(settings: ServerSettings) -> FastAPI:
         idle_unload=settings.idle_unload,
         memory_limit=settings.memory_limit,
         batch_window=settings.batch_window,
+        decode_threads=decode_threads,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # A server will need the engine: import it now rather than on the first request.
-        from mlxk.engine.blas import EVENT_LOOP_CORE_FROM, server_threads, use_fast_blas
+        from mlxk.engine.blas import use_fast_blas
         from mlxk.engine.model import warm_up
 
         await asyncio.to_thread(warm_up)
-        log_blas(use_fast_blas(), server_threads(EVENT_LOOP_CORE_FROM))
+        log_blas(use_fast_blas(), decode_threads)
         if settings.model:
             await manager.preload(settings.model)
         yield

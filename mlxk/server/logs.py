@@ -6,8 +6,6 @@ import json
 import logging
 import time
 
-from mlxk.engine.blas import EVENT_LOOP_CORE_FROM
-
 LOGGER = "mlxk.server"
 
 
@@ -68,12 +66,14 @@ def log_request(request_id: str, method: str, path: str, status: int, started: f
     )
 
 
-def log_blas(choice, threads: int | None) -> None:
-    """The server's first line about speed: which BLAS mlx's matmuls use."""
+def log_blas(choice, decode_threads) -> None:
+    """The server's first line about speed: which BLAS mlx's matmuls use, and on how many
+    threads it decodes (:class:`mlxk.engine.blas.DecodeThreads`)."""
     logger = logging.getLogger(LOGGER)
     if choice.warning:
         logger.warning("%s", choice.warning)
-    plural = "s" if threads != 1 else ""
-    batching = f"while decoding {EVENT_LOOP_CORE_FROM} or more"
-    suffix = f" ({threads} thread{plural} {batching})" if threads else ""
+    suffix = ""
+    if decode_threads is not None and len(decode_threads.candidates) > 1:
+        counts = " or ".join(str(count) for count in decode_threads.candidates)
+        suffix = f" (decode steps on {counts} threads, whichever the timings favour)"
     logger.info("%s%s", choice.reason, suffix, extra={"fields": {"blas": choice.path}})

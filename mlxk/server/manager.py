@@ -20,9 +20,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlxk.cache.info import ModelInfo, resolve_runnable
 from mlxk.errors import MlxkError, ServerBusy
+
+if TYPE_CHECKING:
+    from mlxk.engine.blas import DecodeThreads
 
 
 @dataclass
@@ -73,6 +77,7 @@ class ModelManager:
         idle_unload: float | None,
         memory_limit: int | None,
         batch_window: float,
+        decode_threads: DecodeThreads | None,
     ):
         self.hub = hub
         self.default_max_tokens = default_max_tokens
@@ -96,6 +101,7 @@ class ModelManager:
         self._resolved: dict[str, ModelInfo] = {}
         self._trimmed = True
         self._blas_threads: int | None = None
+        self._decode_threads = decode_threads
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -349,15 +355,17 @@ class ModelManager:
         self._active[uid] = job
         job.emit(("ready", Prepared(self._loaded_name, len(prompt.token_ids), max_tokens)))
 
-    def _fit_blas_threads(self) -> None:
-        from mlxk.engine.blas import server_threads, set_threads
-
-        wanted = server_threads(len(self._active), prefilling=self._batch.prefilling)
-        if wanted is not None and wanted != self._blas_threads and set_threads(wanted):
-            self._blas_threads = wanted
-
     def _step(self) -> None:
-        self._fit_blas_threads()
+        decoding, prefilling = len(self._active), self._batch.prefilling
+        threads = None
+        if self._decode_threads is not None:
+            threads = self._decode_threads.choose(decoding, prefilling=prefilling)
+            if threads != self._blas_threads:
+                from mlxk.engine.blas import set_threads
+
+                set_threads(threads)
+                self._blas_threads = threads
+        started = time.perf_counter()
         try:
             results = self._batch.step()
         except Exception as error:  # noqa: BLE001 - the batch failed: fail its requests, go on
@@ -367,6 +375,8 @@ class ModelManager:
             self._active.clear()
             self._unload()
             return
+        if threads is not None and not prefilling:
+            self._decode_threads.record(decoding, threads, time.perf_counter() - started)
         self._last_used = time.monotonic()
         self._trimmed = False
         for result in results:
