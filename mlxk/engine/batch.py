@@ -315,15 +315,17 @@ class Batch:
         rests = [s.rest for s in sequences]
         with mx.stream(self._generator.stream):
             if len(rests) * (max(map(len, rests)) - 1) <= self._one_pass_positions:
-                batch, logits = self._feed_whole(sequences)
+                batch, logits, caches = self._feed_whole(sequences)
             else:
                 batch, logits = self._feed_last_apart(sequences)
+                caches = None
             firsts = [
                 self._first_token(sequence, logits[row : row + 1])
                 for row, sequence in enumerate(sequences)
             ]
             mx.eval(firsts)
-            caches = [batch.extract_cache(row) for row in range(len(order))]
+            if caches is None:
+                caches = [batch.extract_cache(row) for row in range(len(order))]
             mx.eval([[layer.state for layer in cache] for cache in caches])
         del batch, logits
 
@@ -360,21 +362,45 @@ class Batch:
 
     def _feed_whole(self, sequences: list[_Sequence]):
         """One pass over every sequence's rest, right-padded to the longest as mlx-lm's
-        prompt batch pads them; the batch and each row's logits at its last real token."""
+        prompt batch pads them; the batch, each row's logits at its last real token, and
+        each row's KV cache.
+
+        mlx-lm then rolls every layer's whole KV buffer to turn the right padding into
+        left padding (a gather over all rows and the buffer's 256 positions: ~28 ms of a
+        150 ms prefill of 8 prompts of ~28 tokens on 2 cores), only for each row to be
+        sliced out of it here. Where every layer is a plain batch KV cache, the rows are
+        sliced out of the padded buffer directly instead."""
         import mlx.core as mx
+        from mlx_lm.models.cache import BatchKVCache, KVCache
 
         batch = self._prompt_batch(sequences)
         lengths = [len(s.rest) for s in sequences]
         padding = [max(lengths) - length for length in lengths]
-        if any(padding):
+        direct = all(type(layer) is BatchKVCache for layer in batch.prompt_cache)
+        if any(padding) and not direct:
             for layer in batch.prompt_cache:
                 layer.prepare(lengths=lengths, right_padding=padding)
         tokens = mx.array([s.rest + [0] * pad for s, pad in zip(sequences, padding, strict=True)])
         logits = self.loaded.model(tokens, cache=batch.prompt_cache)
-        if any(padding):
-            for layer in batch.prompt_cache:
-                layer.finalize()
-        return batch, logits[mx.arange(len(sequences)), mx.array(lengths) - 1]
+        logits = logits[mx.arange(len(sequences)), mx.array(lengths) - 1]
+        if not direct:
+            if any(padding):
+                for layer in batch.prompt_cache:
+                    layer.finalize()
+            return batch, logits, None
+        starts = [layer.left_padding.tolist() for layer in batch.prompt_cache]
+        caches = []
+        for row, pad in enumerate(padding):
+            cache = []
+            for layer, layer_starts in zip(batch.prompt_cache, starts, strict=True):
+                start, end = layer_starts[row], layer._idx - pad
+                copy = KVCache()
+                copy.keys = mx.contiguous(layer.keys[row : row + 1, :, start:end])
+                copy.values = mx.contiguous(layer.values[row : row + 1, :, start:end])
+                copy.offset = end - start
+                cache.append(copy)
+            caches.append(cache)
+        return batch, logits, caches
 
     def _feed_last_apart(self, sequences: list[_Sequence]):
         """All but the last token of each rest, then the last tokens together; the batch
