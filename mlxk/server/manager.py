@@ -102,6 +102,7 @@ class ModelManager:
         self._trimmed = True
         self._blas_threads: int | None = None
         self._decode_threads = decode_threads
+        self._timed_step: tuple[int, int, float] | None = None  # batch, threads, start
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -357,15 +358,7 @@ class ModelManager:
 
     def _step(self) -> None:
         decoding, prefilling = len(self._active), self._batch.prefilling
-        threads = None
-        if self._decode_threads is not None:
-            threads = self._decode_threads.choose(decoding, prefilling=prefilling)
-            if threads != self._blas_threads:
-                from mlxk.engine.blas import set_threads
-
-                set_threads(threads)
-                self._blas_threads = threads
-        started = time.perf_counter()
+        self._time_decode_threads(decoding, prefilling)
         try:
             results = self._batch.step()
         except Exception as error:  # noqa: BLE001 - the batch failed: fail its requests, go on
@@ -373,10 +366,11 @@ class ModelManager:
                 job.emit(("failed", error))
                 job.emit(("end", None))
             self._active.clear()
+            self._timed_step = None
             self._unload()
             return
-        if threads is not None and not prefilling:
-            self._decode_threads.record(decoding, threads, time.perf_counter() - started)
+        if not self._active:
+            self._timed_step = None
         self._last_used = time.monotonic()
         self._trimmed = False
         for result in results:
@@ -390,6 +384,25 @@ class ModelManager:
             if result.done:
                 del self._active[result.uid]
                 job.emit(("end", None))
+
+    def _time_decode_threads(self, decoding: int, prefilling: bool) -> None:
+        """Set the BLAS threads for the next step; time each decode step from its start to
+        the next one's, so what the thread count does to the rest of the loop (delivering
+        the tokens, the event loop on the other cores) counts too. A cycle that took in a
+        new request is not counted."""
+        if self._decode_threads is None:
+            return
+        now = time.perf_counter()
+        if self._timed_step is not None and not prefilling:
+            batch, threads, started = self._timed_step
+            self._decode_threads.record(batch, threads, now - started)
+        threads = self._decode_threads.choose(decoding, prefilling=prefilling)
+        if threads != self._blas_threads:
+            from mlxk.engine.blas import set_threads
+
+            set_threads(threads)
+            self._blas_threads = threads
+        self._timed_step = None if prefilling else (decoding, threads, now)
 
     def _record(self, chunk) -> None:
         m = self.metrics
