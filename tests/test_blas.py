@@ -189,6 +189,16 @@ def test_decode_threads_try_the_other_count_now_and_then_and_follow_a_change():
 
 
 # spec: SCALE-BLAS
+def test_decode_threads_keep_every_core_unless_fewer_are_clearly_faster():
+    decode_threads = DecodeThreads(2)
+    explore = 2 * DecodeThreads.EXPLORE_STEPS
+    close = drive(decode_threads, 1, {2: 0.0200, 1: 0.0198}, explore + 20)
+    assert close[explore:] == [2] * 20
+    clear = drive(decode_threads, 3, {2: 0.0200, 1: 0.0190}, explore + 20)
+    assert clear[explore:] == [1] * 20
+
+
+# spec: SCALE-BLAS
 def test_decode_threads_on_one_core_have_nothing_to_choose():
     decode_threads = DecodeThreads(1)
     assert drive(decode_threads, 8, {1: 0.02}, 10) == [1] * 10

@@ -150,14 +150,16 @@ class DecodeThreads:
     core but one gave 0.96 of the batched ceiling and every core 0.91; on a faster one,
     every core 0.87 and one left free 0.82 (0.85 and 0.78 at 8 clients). So for each
     batch size the server alternates between the two until each has had
-    ``EXPLORE_STEPS`` steps, then keeps the one whose last ``WINDOW`` steps took less
-    (median), and gives the other one step in every ``REVISIT_EVERY`` in case the
-    machine's load has changed.
+    ``EXPLORE_STEPS`` steps, then keeps every core unless the last ``WINDOW`` steps with
+    one core left free took less by ``MARGIN`` (medians: a few noisy steps on a busy
+    machine must not leave a lone stream on one core), and gives the other count one step
+    in every ``REVISIT_EVERY`` in case the machine's load has changed.
     """
 
-    EXPLORE_STEPS = 4
+    EXPLORE_STEPS = 6
     WINDOW = 8
     REVISIT_EVERY = 64
+    MARGIN = 0.03
 
     def __init__(self, cores: int):
         self.cores = max(1, cores)
@@ -179,11 +181,13 @@ class DecodeThreads:
         fewest = min(self.candidates, key=lambda c: len(measured[c]))
         if len(measured[fewest]) < self.EXPLORE_STEPS:
             return fewest
-        ranked = sorted(self.candidates, key=lambda c: statistics.median(measured[c]))
+        every, fewer = self.candidates
+        faster = statistics.median(measured[fewer]) < (1 - self.MARGIN) * statistics.median(
+            measured[every]
+        )
+        best, other = (fewer, every) if faster else (every, fewer)
         steps = self._steps.get(batch, 0)
-        if steps % self.REVISIT_EVERY == self.REVISIT_EVERY - 1:
-            return ranked[1 + (steps // self.REVISIT_EVERY) % (len(ranked) - 1)]
-        return ranked[0]
+        return other if steps % self.REVISIT_EVERY == self.REVISIT_EVERY - 1 else best
 
     def record(self, batch: int, threads: int, seconds: float) -> None:
         """A decode step of ``batch`` sequences on ``threads`` took ``seconds``."""

@@ -103,6 +103,7 @@ class ModelManager:
         self._blas_threads: int | None = None
         self._decode_threads = decode_threads
         self._timed_step: tuple[int, int, float] | None = None  # batch, threads, start
+        self._decoded_last_step = False
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -366,11 +367,11 @@ class ModelManager:
                 job.emit(("failed", error))
                 job.emit(("end", None))
             self._active.clear()
-            self._timed_step = None
+            self._timed_step, self._decoded_last_step = None, False
             self._unload()
             return
         if not self._active:
-            self._timed_step = None
+            self._timed_step, self._decoded_last_step = None, False
         self._last_used = time.monotonic()
         self._trimmed = False
         for result in results:
@@ -388,8 +389,9 @@ class ModelManager:
     def _time_decode_threads(self, decoding: int, prefilling: bool) -> None:
         """Set the BLAS threads for the next step; time each decode step from its start to
         the next one's, so what the thread count does to the rest of the loop (delivering
-        the tokens, the event loop on the other cores) counts too. A cycle that took in a
-        new request is not counted."""
+        the tokens, the event loop on the other cores) counts too. Not timed: a cycle that
+        took in a new request, and the first decode step after a prefill, which computes
+        two tokens (the one it returns and, ahead, the next)."""
         if self._decode_threads is None:
             return
         now = time.perf_counter()
@@ -402,7 +404,9 @@ class ModelManager:
 
             set_threads(threads)
             self._blas_threads = threads
-        self._timed_step = None if prefilling else (decoding, threads, now)
+        steady = not prefilling and self._decoded_last_step
+        self._timed_step = (decoding, threads, now) if steady else None
+        self._decoded_last_step = not prefilling
 
     def _record(self, chunk) -> None:
         m = self.metrics
