@@ -235,3 +235,55 @@ def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk, flop
     assert went_on_usage[0].cached_tokens >= len(repeating.token_ids) - 1, went_on_usage
     assert went_on_usage[1].cached_tokens >= len(hi) - 1
     assert went_on_usage[2].cached_tokens < went_on_usage[1].cached_tokens  # at most the BOS
+
+
+class CountingModel:
+    """The model, counting its forward passes (everything else passes through)."""
+
+    def __init__(self, model):
+        self._model = model
+        self.passes = 0
+
+    def __call__(self, *args, **kwargs):
+        self.passes += 1
+        return self._model(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+# spec: SCALE-BATCH
+@pytest.mark.parametrize("sequences", [1, 3])
+def test_a_batch_computes_no_token_past_the_last(tmp_path, monkeypatch, sequences):
+    """Each step of a batch computes its next tokens ahead; the sequences that reach their
+    length limit together leave before a step would compute one past their end: n tokens
+    each cost n forward passes (the prefill, which gives the first, and one per token
+    after it), alone or batched, and the answers stay those of single runs."""
+    import mlxk.engine.batch as batch_module
+    from mlxk.engine.chat import raw_prompt
+    from mlxk.engine.generate import fold
+    from mlxk.testing.synthetic import write_synthetic
+
+    monkeypatch.setattr(batch_module, "FLOPS_PER_WEIGHT_BYTE", 1000)  # prompts fed in one pass
+    _, repo = write_synthetic(tmp_path / "hub", "tiny")
+    limit = 7
+    with loaded_model(repo.snapshot) as loaded:
+        prompts = [raw_prompt(loaded, text) for text in ("the sea", "a cat", "winter")]
+        prompts = prompts[:sequences]
+        params = GenerationParams(max_tokens=limit)
+        expected = [complete(loaded, prompt, params) for prompt in prompts]
+        counting = CountingModel(loaded.model)
+        loaded.model = counting
+        batch = batch_module.Batch(loaded, max_sequences=4, cache_bytes=64 * 1024 * 1024)
+        chunks = {batch.add(prompt, params): [] for prompt in prompts}
+        while len(batch):
+            for result in batch.step():
+                chunks[result.uid].extend(result.chunks)
+        batch.close()
+        loaded.model = counting._model
+    answers = [fold(iter(c)) for c in chunks.values()]
+    assert [a.finish_reason for a in expected] == ["length"] * sequences, "ended early"
+    assert [(a.text, a.finish_reason) for a in answers] == [
+        (e.text, e.finish_reason) for e in expected
+    ]
+    assert counting.passes == limit
