@@ -48,10 +48,14 @@ class GenerationRequest:
 @dataclass
 class _Pending:
     request: GenerationRequest
-    emit: object
+    loop: asyncio.AbstractEventLoop  # the job's queue is read there
+    queue: asyncio.Queue
     cancelled: threading.Event
     info: ModelInfo | None = None
     load_only: bool = False
+
+    def emit(self, item) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
 
 @dataclass
@@ -133,17 +137,13 @@ class ModelManager:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         cancelled = threading.Event()
-
-        def emit(item) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
         with self._cv:
             if self.active >= self.max_concurrency + self.queue_size:
                 raise ServerBusy(
                     f"{self.active} requests running or queued; try again shortly",
                     retry_after=1,
                 )
-            self._pending.append(_Pending(request, emit, cancelled, load_only=load_only))
+            self._pending.append(_Pending(request, loop, queue, cancelled, load_only=load_only))
             self._last_arrival = time.monotonic()
             self.metrics.requests += 0 if load_only else 1
             self._ensure_worker()
@@ -374,17 +374,24 @@ class ModelManager:
             self._timed_step, self._decoded_last_step = None, False
         self._last_used = time.monotonic()
         self._trimmed = False
+        deliveries: dict[asyncio.AbstractEventLoop, list] = {}
         for result in results:
             job = self._active.get(result.uid)
             if job is None:
                 continue
+            items = [("chunk", chunk) for chunk in result.chunks]
             for chunk in result.chunks:
-                job.emit(("chunk", chunk))
                 if chunk.finish_reason is not None:
                     self._record(chunk)
             if result.done:
                 del self._active[result.uid]
-                job.emit(("end", None))
+                items.append(("end", None))
+            deliveries.setdefault(job.loop, []).append((job.queue, items))
+        # One wake-up of the event loop per step, not one per token: on a CPU, each is a
+        # thread switch on a core the BLAS threads share (measured, paired rounds: 2, 4
+        # and 8 streaming clients got 1.02-1.03x the tokens/s, better in 54 of 70 rounds).
+        for loop, delivery in deliveries.items():
+            loop.call_soon_threadsafe(_deliver, delivery)
 
     def _time_decode_threads(self, decoding: int, prefilling: bool) -> None:
         """Set the BLAS threads for the next step; time each decode step from its start to
@@ -416,6 +423,13 @@ class ModelManager:
         m.ttft_seconds.append(chunk.timings.time_to_first_token_s)
         m.decode_tokens_per_s.append(chunk.timings.decode_tokens_per_s)
         del m.ttft_seconds[:-1000], m.decode_tokens_per_s[:-1000]
+
+
+def _deliver(delivery: list[tuple[asyncio.Queue, list]]) -> None:
+    """On the event loop: a step's items, into each job's queue."""
+    for queue, items in delivery:
+        for item in items:
+            queue.put_nowait(item)
 
 
 class Job:
