@@ -11,7 +11,8 @@ instead of 35 tok/s (quantized and float16 models use mlx's own kernels and do n
 ``MLXK_BLAS`` decides: unset or ``auto`` looks for OpenBLAS, ``off`` keeps the bundled
 one, a path loads that library (any CBLAS such as MKL's ``libmkl_rt.so.2``).
 ``MLXK_BLAS_THREADS`` sets its thread count (a server otherwise times its decode steps
-on every core and on every core but one, and keeps the faster; see :class:`DecodeThreads`).
+on every core and on every core but one, and keeps every core unless the other is clearly
+faster; see :class:`DecodeThreads`).
 
 OpenBLAS's worker threads keep spinning for ~2^28 cycles (~0.1 s) after each matmul before
 they sleep. A forward pass alternates matmuls with mlx's own ops on another thread, so on a
