@@ -30,6 +30,7 @@ from _common import (
     device,
     http,
     median,
+    mlx_versions,
     percentile,
     server,
     start_peers,
@@ -122,6 +123,7 @@ def main() -> int:
                 )
             ]
             servers += start_peers(stack, bench, args, problems)
+            versions = mlx_versions(servers, bench)
             for srv in list(servers):
                 try:
                     round_of(srv, 1, 4, "warm-up")
@@ -174,6 +176,7 @@ def main() -> int:
         )
     rows.sort(key=lambda r: (r[0] != "mlxk serve", r[0], r[1]))
     print(f"device: {device()}  model: synthetic {args.preset}  {args.tokens} tokens per request")
+    print(f"versions: {versions}")
     print(
         f"{args.rounds} rounds per level (medians; the servers take turns at going first);"
         " ceiling = the bare model, in this process before each round, prefilling k prompts"

@@ -24,6 +24,7 @@ from _common import (
     device,
     direct_generation,
     median,
+    mlx_versions,
     server,
     start_peers,
     stream_chat,
@@ -60,6 +61,7 @@ def main() -> int:
         loaded = stack.enter_context(loaded_model(bench.snapshot))
         servers = [stack.enter_context(server("mlxk", bench))]
         servers += start_peers(stack, bench, args, problems)
+        versions = mlx_versions(servers, bench)
 
         def direct_run(messages):
             ids = list(chat_prompt(loaded, messages).token_ids)
@@ -92,6 +94,7 @@ def main() -> int:
                 samples[label].append(contenders[label](messages_for(f"{round_}.{j}")))
 
     print(f"device: {device()}  model: synthetic {args.preset}")
+    print(f"versions: {versions}")
     print(
         f"greedy, {args.tokens} new tokens, {args.repeat} rounds in rotating order, medians;"
         " every request has a prompt of its own (no prompt cache hit)\n"

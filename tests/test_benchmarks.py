@@ -58,3 +58,23 @@ def test_benchmark_runs_and_reports_every_target(name):
     verdicts = re.findall(r"(PASS|FAIL|\(reference\))\s*$", checks, re.M)
     assert verdicts and len(verdicts) == len(checks.strip().splitlines()) - 2, checks
     assert "note:" not in out, out  # every peer the quick run starts must answer
+    if name in ("server_overhead", "concurrency"):  # the scripts that start servers
+        from importlib.metadata import version
+
+        ours = f"mlx {version('mlx')}, mlx-lm {version('mlx-lm')}"
+        assert f"mlxk serve: {ours}" in out and f"mlx_lm.server: {ours}" in out, out
+
+
+def test_a_peer_is_asked_its_versions_on_the_python_its_script_names(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    other = tmp_path / "venv" / "bin" / "python"
+    script = tmp_path / "mlxk"
+    script.write_text(f"#!{other}\nimport sys\n")
+    assert _common._interpreter(str(script)) == str(other)
+    script.write_text("not a script\n")
+    assert _common._interpreter(str(script)) == sys.executable
+    assert _common._interpreter(str(tmp_path / "missing")) == sys.executable
