@@ -109,6 +109,7 @@ class Batch:
         self._waiting: list[int] = []  # to prefill in the next step
         self._by_generator_uid: dict[int, int] = {}
         self._solo: _Solo | None = None
+        self._unstored: list[tuple[list, list[int]]] = []  # finished: (KV cache, its tokens)
 
     def __len__(self) -> int:
         return len(self._sequences)
@@ -136,6 +137,7 @@ class Batch:
         return cache, rest
 
     def add(self, prompt: Prompt, params: GenerationParams) -> int:
+        self.store_finished()
         tokens = list(prompt.token_ids)
         cache, rest = self._cached_start(tokens)
         cached = len(tokens) - len(rest)
@@ -186,21 +188,33 @@ class Batch:
             self._remember(
                 self._generator.remove([sequence.generator_uid], return_prompt_caches=True)
             )
+        self.store_finished()  # a cancelled request may leave the batch idle: not kept lazy
 
     def _remember(self, caches: dict) -> None:
+        """Finished sequences' KV caches, for the prompt cache (see :meth:`store_finished`)."""
+        if self._cache_enabled:
+            self._unstored += [(c, t) for c, t in caches.values() if c is not None and t]
+
+    def store_finished(self) -> None:
+        """Put the KV caches of the sequences finished so far into the prompt cache.
+
+        Each is a lazy copy of a slice of the batch's KV buffers that keeps those whole
+        buffers alive until it is computed; computing them takes ~3-5 ms for 8 sequences
+        on 2 cores. A server calls this after it has delivered a step's tokens, so that a
+        batch's last tokens do not wait for it; :meth:`add` and :meth:`step` call it first
+        too, so a new prompt always finds the prefixes of the sequences done before it."""
         import mlx.core as mx
 
-        if not self._cache_enabled:
+        if not self._unstored:
             return
-        for cache, tokens in caches.values():
-            if cache is not None and tokens:
-                # An extracted cache is a lazy copy of a slice of the batch's KV buffers:
-                # unevaluated, it keeps those whole buffers alive, far beyond its nbytes.
-                mx.eval([layer.state for layer in cache])
-                self._cache.insert_cache(self.loaded.path, list(tokens), cache)
+        kept, self._unstored = self._unstored, []
+        mx.async_eval([[layer.state for layer in cache] for cache, _ in kept])
+        for cache, tokens in kept:
+            self._cache.insert_cache(self.loaded.path, list(tokens), cache)
 
     def step(self) -> list[StepResult]:
         """One decode step for the decoding sequences, then the prefill of new prompts."""
+        self.store_finished()
         results = []
         if self._solo is not None and (self._waiting or self._by_generator_uid):
             results += self._hand_over_solo()
@@ -484,6 +498,7 @@ class Batch:
 
     def close(self) -> None:
         self._solo = None
+        self._unstored.clear()
         self._sequences.clear()
         self._waiting.clear()
         self._by_generator_uid.clear()
