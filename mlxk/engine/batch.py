@@ -91,7 +91,8 @@ class _Solo:
 class Batch:
     def __init__(self, loaded: LoadedModel, *, max_sequences: int, cache_bytes: int):
         from mlx_lm.generate import BatchGenerator
-        from mlx_lm.models.cache import LRUPromptCache
+
+        from mlxk.engine.prompt_index import prompt_cache
 
         self.loaded = loaded
         self._generator = BatchGenerator(
@@ -101,7 +102,7 @@ class Batch:
             prefill_batch_size=max_sequences,
             prefill_step_size=PREFILL_CHUNK,
         )
-        self._cache = LRUPromptCache(max_size=64, max_bytes=max(cache_bytes, 0))
+        self._cache = prompt_cache(max_size=64, max_bytes=max(cache_bytes, 0))
         self._cache_enabled = cache_bytes > 0
         self._one_pass_positions = one_pass_positions(loaded.model)
         self._next_id = 0
