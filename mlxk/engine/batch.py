@@ -163,11 +163,13 @@ class Batch:
     def _insert(self, ident: int, feed: list[int], cache, held: list[int], limit: int) -> None:
         """Hand a sequence to the generator: the tokens to feed it, the KV cache holding
         ``held`` (None: empty), and how many more tokens it may make."""
+        from mlxk.engine.batch_cache import JoiningKVCache
+
         sequence = self._sequences[ident]
         (uid,) = self._generator.insert(
             [feed],
             max_tokens=[limit],
-            caches=[cache],
+            caches=[None if cache is None else JoiningKVCache.joining(cache)],
             all_tokens=[list(held)],
             samplers=[sequence.sampler],
             logits_processors=[sequence.processors],
@@ -403,11 +405,14 @@ class Batch:
         from mlx_lm.generate import PromptProcessingBatch
         from mlx_lm.models.cache import make_prompt_cache
 
+        from mlxk.engine.batch_cache import JoiningKVCache
+
         model = self.loaded.model
+        caches = [s.cache if s.cache is not None else make_prompt_cache(model) for s in sequences]
         return PromptProcessingBatch(
             model,
             list(range(len(sequences))),
-            [s.cache if s.cache is not None else make_prompt_cache(model) for s in sequences],
+            [JoiningKVCache.joining(cache) for cache in caches],
             [s.prompt_ids[: len(s.prompt_ids) - len(s.rest)] for s in sequences],
             prefill_step_size=PREFILL_CHUNK,
         )
@@ -420,7 +425,7 @@ class Batch:
         mlx-lm then rolls every layer's whole KV buffer to turn the right padding into
         left padding (a gather over all rows and the buffer's 256 positions: ~28 ms of a
         150 ms prefill of 8 prompts of ~28 tokens on 2 cores), only for each row to be
-        sliced out of it here. Where every layer is a plain batch KV cache, the rows are
+        sliced out of it here. Where every layer is a batch KV cache, the rows are
         sliced out of the padded buffer directly instead."""
         import mlx.core as mx
         from mlx_lm.models.cache import BatchKVCache, KVCache
@@ -428,7 +433,7 @@ class Batch:
         batch = self._prompt_batch(sequences)
         lengths = [len(s.rest) for s in sequences]
         padding = [max(lengths) - length for length in lengths]
-        direct = all(type(layer) is BatchKVCache for layer in batch.prompt_cache)
+        direct = all(isinstance(layer, BatchKVCache) for layer in batch.prompt_cache)
         if any(padding) and not direct:
             for layer in batch.prompt_cache:
                 layer.prepare(lengths=lengths, right_padding=padding)

@@ -1,0 +1,81 @@
+"""KV caches that join mlx-lm's decoding batch with room to grow.
+
+mlx-lm merges the KV caches of sequences joining its batch into buffers exactly as long
+as the longest of them, so the batch's first decode step reallocates every layer's
+buffer (256 more positions, zeroed, the old ones copied over); and it then takes the
+merged batch apart and puts it back together (``split``, which gathers every row of
+every buffer even when all of them stay). On 2 CPU cores, for 8 prompts of ~30 tokens
+on the 26M benchmark model, that made the batch's first step ~45-50 ms instead of ~21.
+
+A sequence's cache is handed to the generator as a :class:`JoiningKVCache` (the same
+arrays, no copy): mlx-lm merges caches by calling ``merge`` on the first one's class,
+and this one merges into buffers already holding the next 256 positions, as a
+:class:`RoomyBatchKVCache`, whose ``filter`` keeps every row without copying them when
+that is what it is asked to keep. Everything else is mlx-lm's own code.
+"""
+
+from __future__ import annotations
+
+from mlx_lm.models.cache import BatchKVCache, KVCache
+
+
+class RoomyBatchKVCache(BatchKVCache):
+    """mlx-lm's batch KV cache, made by :meth:`merge_with_room`; a filter that keeps
+    every row in place keeps the buffers as they are."""
+
+    @classmethod
+    def merge_with_room(cls, caches: list) -> BatchKVCache:
+        """Left-pad ``caches`` (plain KV caches) into one batch cache whose buffers hold
+        their longest plus the rest of a ``step`` (at least one position) for decoding."""
+        import mlx.core as mx
+
+        lengths = [c.size() for c in caches]
+        longest = max(lengths)
+        filled = [c for c in caches if c.keys is not None]
+        if longest == 0 or not filled:
+            return BatchKVCache.merge(caches)
+        keys0, values0 = filled[0].keys, filled[0].values
+        size = (longest // cls.step + 1) * cls.step
+        batch = len(caches)
+        keys = mx.zeros((batch, keys0.shape[1], size, keys0.shape[3]), dtype=keys0.dtype)
+        values = mx.zeros((batch, values0.shape[1], size, values0.shape[3]), dtype=values0.dtype)
+        padding = [longest - length for length in lengths]
+        for row, (pad, cache) in enumerate(zip(padding, caches, strict=True)):
+            if cache.keys is None:
+                continue
+            keys[row : row + 1, :, pad:longest] = cache.keys[..., : cache.offset, :]
+            values[row : row + 1, :, pad:longest] = cache.values[..., : cache.offset, :]
+        merged = cls(padding)
+        merged.keys, merged.values = keys, values
+        merged.offset += longest
+        merged._idx = longest
+        return merged
+
+    def filter(self, batch_indices):
+        rows = self.offset.shape[0]
+        if list(batch_indices) == list(range(rows)) and min(self.left_padding.tolist()) == 0:
+            return  # keeps every row where it is: the buffers stay as they are
+        super().filter(batch_indices)
+
+
+class JoiningKVCache(KVCache):
+    """A plain KV cache whose class merges with room (see the module's docstring)."""
+
+    @classmethod
+    def merge(cls, caches):
+        if all(type(c) in (KVCache, JoiningKVCache) for c in caches):
+            return RoomyBatchKVCache.merge_with_room(caches)
+        return BatchKVCache.merge(caches)
+
+    @classmethod
+    def joining(cls, layers: list) -> list:
+        """The same layers (sharing their arrays), those that are plain KV caches as
+        :class:`JoiningKVCache`; a cache of other layers is returned as it is."""
+        if not layers or not all(type(layer) in (KVCache, cls) for layer in layers):
+            return layers
+        joined = []
+        for layer in layers:
+            copy = cls()
+            copy.keys, copy.values, copy.offset = layer.keys, layer.values, layer.offset
+            joined.append(copy)
+        return joined
