@@ -4,9 +4,9 @@ k = 1, 2, 4, 8 clients stream chat completions at the same moment (each its own 
 greedy, the same length) from ``mlxk serve``, from ``mlx_lm.server`` and, with
 ``--anchor``, from mlx-knife 2.0's ``mlxk serve``, all on the same synthetic model
 (~26M parameters, fp32). The same run measures the ceiling: the bare model doing the
-same work at batch k (prefill k prompts together, then decode), which depends on the
-device, in the benchmark's own process just before each round of the servers, so both
-see the same moment of a busy machine; its decode-only rate is shown too.
+same work at batch k (prefill the k clients' prompts together, then decode), which
+depends on the device, in the benchmark's own process just before each round of the
+servers, so both see the same moment of a busy machine; its decode-only rate is shown too.
 
     python benchmarks/concurrency.py [--preset 26m] [--tokens 48] [--rounds 8]
                                      [--anchor /path/to/mlx-knife/bin/mlxk] [--quick]
@@ -49,20 +49,22 @@ def messages_for(i: int, tag: str) -> list[dict]:
     return [{"role": "user", "content": f"({tag}.{i}) Tell me a story about {topic}."}]
 
 
-def ceiling(loaded, batch: int, tokens: int, prompt_len: int) -> tuple[float, float]:
-    """The bare model doing the clients' work at batch ``batch``: prefill ``batch`` prompts
-    of ``prompt_len`` tokens together, then decode ``tokens`` steps. Returns tokens/s over
-    the whole (what k clients could get at best) and over the decode alone."""
+def ceiling(loaded, prompts: list[list[int]], tokens: int) -> tuple[float, float]:
+    """The bare model doing the clients' work: prefill their prompts (token ids) together,
+    right-padded to the longest as a batched prefill must be, then decode ``tokens`` steps.
+    Returns tokens/s over the whole (what k clients could get at best) and over the
+    decode alone."""
     import mlx.core as mx
     from mlx_lm.models.cache import make_prompt_cache
 
     cache = make_prompt_cache(loaded.model)
-    vocab = loaded.model.args.vocab_size
-    prompt = mx.random.randint(0, vocab, (batch, prompt_len))  # ids past the vocab crash mlx
-    mx.eval(prompt)
+    lengths = [len(ids) for ids in prompts]
+    padded = mx.array([list(ids) + [0] * (max(lengths) - len(ids)) for ids in prompts])
+    last = mx.array(lengths) - 1
+    mx.eval(padded, last)
     start = time.perf_counter()
-    logits = loaded.model(prompt, cache=cache)
-    y = mx.argmax(logits[:, -1, :], axis=-1)
+    logits = loaded.model(padded, cache=cache)
+    y = mx.argmax(logits[mx.arange(len(prompts)), last], axis=-1)
     mx.eval(y)
     decode_start = time.perf_counter()
     for _ in range(tokens - 1):
@@ -70,6 +72,7 @@ def ceiling(loaded, batch: int, tokens: int, prompt_len: int) -> tuple[float, fl
         y = mx.argmax(logits[:, -1, :], axis=-1)
         mx.eval(y)
     end = time.perf_counter()
+    batch = len(prompts)
     return batch * tokens / (end - start), batch * (tokens - 1) / (end - decode_start)
 
 
@@ -114,8 +117,12 @@ def main() -> int:
     # per (server, k): one (aggregate tok/s, [TTFT...]) per round
     results: dict[tuple[str, int], list[tuple[float, list[float]]]] = {}
     with synthetic_cache(args.preset) as bench, loaded_model(bench.snapshot) as loaded:
-        prompt_len = len(chat_prompt(loaded, messages_for(0, "0.1")).token_ids)
-        ceiling(loaded, 1, 4, prompt_len)  # warm-up
+
+        def prompts(k: int, tag: str) -> list[list[int]]:
+            """The token ids of the prompts the k clients of a round send."""
+            return [list(chat_prompt(loaded, messages_for(i, tag)).token_ids) for i in range(k)]
+
+        ceiling(loaded, prompts(1, "warm-up"), 4)
         with ExitStack() as stack:
             servers = [
                 stack.enter_context(
@@ -137,7 +144,8 @@ def main() -> int:
                     # is taken against its own round's ceiling. The servers take turns at
                     # going first, so none always runs right after the ceiling.
                     time.sleep(0.5)
-                    ceilings.setdefault(k, []).append(ceiling(loaded, k, args.tokens, prompt_len))
+                    batch = prompts(k, f"{round_}.{k}")
+                    ceilings.setdefault(k, []).append(ceiling(loaded, batch, args.tokens))
                     shift = round_ % len(servers)
                     for srv in servers[shift:] + servers[:shift]:
                         time.sleep(0.5)  # the last contender's BLAS threads stop spinning
@@ -179,8 +187,9 @@ def main() -> int:
     print(f"versions: {versions}")
     print(
         f"{args.rounds} rounds per level (medians; the servers take turns at going first);"
-        " ceiling = the bare model, in this process before each round, prefilling k prompts"
-        " together and decoding the same tokens (decode-only: without the prefill);"
+        " ceiling = the bare model, in this process before each round, prefilling the"
+        " round's k prompts together and decoding the same tokens (decode-only: without"
+        " the prefill);"
         " of ceiling = the median over rounds of aggregate / that round's ceiling;"
         f" the clients took {median(client_cpu) * 1e6:.0f} us of CPU per streamed token\n"
     )
