@@ -20,21 +20,18 @@ servers on TTFT p95 and not behind on aggregate.
 from __future__ import annotations
 
 import argparse
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 from _common import (
     add_peer_options,
     device,
-    http,
     median,
     mlx_versions,
     percentile,
     server,
     start_peers,
-    stream_chat,
+    stream_chats,
     synthetic_cache,
     table,
     verdict,
@@ -77,20 +74,8 @@ def ceiling(loaded, prompts: list[list[int]], tokens: int) -> tuple[float, float
 
 
 def round_of(srv, clients: int, tokens: int, tag: str):
-    """``clients`` streams released together; (aggregate tok/s, [ttft...])."""
-    gate = threading.Barrier(clients)
-
-    def one(i):
-        messages = messages_for(i, tag)
-        # Each thread's client is built and connected before the clock starts, as a real
-        # client's kept-alive one is: both inside the timed burst cost every contender tens
-        # of ms of TTFT and spread the requests out (2 cores, 8 threads).
-        http(srv.url).json("GET", "/v1/models")
-        gate.wait()
-        return stream_chat(srv, messages, tokens)
-
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        results = list(pool.map(one, range(clients)))
+    """``clients`` streams sent together; (aggregate tok/s, [ttft...])."""
+    results = stream_chats(srv, [messages_for(i, tag) for i in range(clients)], tokens)
     span = max(r.last for r in results) - min(r.start for r in results)
     return sum(r.tokens for r in results) / span, [r.ttft for r in results]
 

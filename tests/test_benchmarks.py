@@ -7,6 +7,7 @@ itself is never asserted here.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -78,3 +79,58 @@ def test_a_peer_is_asked_its_versions_on_the_python_its_script_names(tmp_path):
     script.write_text("not a script\n")
     assert _common._interpreter(str(script)) == sys.executable
     assert _common._interpreter(str(tmp_path / "missing")) == sys.executable
+
+
+def _streams_module():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import _streams
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return _streams
+
+
+EVENTS = [{"choices": [{"delta": {"content": f"tok{i} é"}}]} for i in range(5)]
+SSE = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in EVENTS) + b"data: [DONE]\n\n"
+
+
+def _chunked(body: bytes) -> bytes:
+    pieces = [body[i : i + 37] for i in range(0, len(body), 37)]
+    framed = b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in pieces)
+    return framed + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "closes"),
+    [
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", _chunked(SSE), False),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(SSE), SSE, False),
+        (b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n", SSE, True),
+    ],
+    ids=["chunked", "length", "until-close"],
+)
+def test_the_one_thread_client_reads_every_framing_however_the_bytes_come(head, body, closes):
+    """The concurrency benchmark's client parses HTTP and SSE itself: the same events and
+    the end of the body, whether the bytes come whole, one by one or in uneven pieces."""
+    streams = _streams_module()
+    wire = head + body
+    for cuts in ([len(wire)], [1] * len(wire), [7, 1, 300, 2, 64] * 40):
+        response, events, got, at = streams.ResponseReader(), streams.EventReader(), [], 0
+        for size in cuts:
+            if at >= len(wire) or response.done:
+                break
+            got += events.feed(response.feed(wire[at : at + size]))
+            at += size
+        assert wire[at:] in (b"", b"\r\n")  # at most the end of the chunked body's trailer
+        if closes:
+            assert not response.done
+            response.end_of_stream()
+        assert response.status == 200 and response.done
+        assert got == EVENTS
+
+
+def test_the_one_thread_client_reads_a_server_error_whole():
+    streams = _streams_module()
+    response = streams.ResponseReader()
+    body = response.feed(b'HTTP/1.1 503 Busy\r\nContent-Length: 9\r\n\r\n{"e": 1}\n')
+    assert (response.status, response.done, body) == (503, True, b'{"e": 1}\n')
