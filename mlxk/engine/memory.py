@@ -39,3 +39,32 @@ def check_fits(name: str, weights: int, limit: int | None = None) -> None:
             f"{name} needs about {needed / 1e9:.2f} GB but only {budget / 1e9:.2f} GB "
             "is available; unload other models or choose a smaller quantization"
         )
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_ALLOCATOR_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")
+
+
+def give_freed_heap_back(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 20) -> bool:
+    """Have glibc give a thread's freed heap back to the OS (Linux; a server calls this
+    before it loads a model). By default glibc raises its thresholds as large blocks come
+    and go, so a worker thread's arena ends up keeping several MB at its top after all of
+    it is freed, and ``malloc_trim`` trims the top of the main thread's arena only: after
+    an idle unload the memory benchmark's server held 70.6 MB or 73-75 MB by turns (67.9
+    empty). Fixed thresholds (blocks under 32 MB from the arenas, as the raised threshold
+    had them; tops trimmed past 1 MB) keep it at 70.6-72 and cost no measurable speed
+    (paired rounds at 8 clients 1.000x). Not where the user set glibc's own variables.
+    Returns whether the thresholds were set."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux") or any(os.environ.get(n) for n in _ALLOCATOR_SETTINGS):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (musl)
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+    )

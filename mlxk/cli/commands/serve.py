@@ -56,6 +56,7 @@ def execute(args, settings, sink) -> int:
         return supervise(child_argv(args), log=sink.note)
     import uvicorn
 
+    from mlxk.engine.memory import give_freed_heap_back
     from mlxk.server.app import ServerSettings, create_app
     from mlxk.server.logs import uvicorn_log_config
     from mlxk.settings import parse_bytes
@@ -78,6 +79,7 @@ def execute(args, settings, sink) -> int:
         memory_limit=settings.memory_limit,
         metrics=args.metrics,
     )
+    give_freed_heap_back()  # before threads allocate: idle unload returns what it frees
     uvicorn.run(
         create_app(server_settings),
         host=args.host,
