@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from _streams import stream_all
+from _streams import ChatTranscript, stream_all
 
 from mlxk.engine.blas import use_fast_blas
 from mlxk.testing.synthetic import write_synthetic
@@ -313,47 +313,32 @@ def chat_body(srv: Server, messages: list[dict], max_tokens: int, stream: bool) 
     return body
 
 
+def _measured(srv: Server, chat: ChatTranscript) -> Measured:
+    if chat.first is None:
+        raise RuntimeError(f"{srv.label} streamed no text")
+    usage = chat.usage or {}
+    tokens = usage.get("completion_tokens") or len(chat.pieces)
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    text = "".join(chat.pieces)
+    return Measured(
+        chat.first - chat.start, chat.first, chat.last, chat.start, tokens, cached, text
+    )
+
+
 def stream_chat(srv: Server, messages: list[dict], max_tokens: int) -> Measured:
     """One streamed chat completion; times from the request to the first and last text."""
     body = chat_body(srv, messages, max_tokens, stream=True)
-    start = time.perf_counter()
-    first = last = None
-    pieces: list[str] = []
-    usage = None
+    chat = ChatTranscript(start=time.perf_counter())
     for event in http(srv.url).events("/v1/chat/completions", body):
-        usage = event.get("usage") or usage
-        for choice in event.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if delta.get("content") or delta.get("reasoning"):
-                now = time.perf_counter()
-                first = first or now
-                last = now
-                pieces.append(delta.get("content") or "")
-    if first is None:
-        raise RuntimeError(f"{srv.label} streamed no text")
-    tokens = (usage or {}).get("completion_tokens") or len(pieces)
-    details = (usage or {}).get("prompt_tokens_details") or {}
-    cached = details.get("cached_tokens") or 0
-    return Measured(first - start, first, last, start, tokens, cached, "".join(pieces))
+        chat.take(event, time.perf_counter())
+    return _measured(srv, chat)
 
 
 def stream_chats(srv: Server, conversations: list[list[dict]], max_tokens: int) -> list[Measured]:
     """Streamed chat completions, one per conversation, sent together, each on a connection
     of its own, all read by this one thread (see ``_streams``); timed as :func:`stream_chat`."""
     bodies = [chat_body(srv, messages, max_tokens, stream=True) for messages in conversations]
-    measured = []
-    for stream in stream_all(srv.url, "/v1/chat/completions", bodies):
-        if not stream.first:
-            raise RuntimeError(f"{srv.label} streamed no text")
-        usage = stream.usage or {}
-        tokens = usage.get("completion_tokens") or len(stream.pieces)
-        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-        ttft = stream.first - stream.start
-        text = "".join(stream.pieces)
-        measured.append(
-            Measured(ttft, stream.first, stream.last, stream.start, tokens, cached, text)
-        )
-    return measured
+    return [_measured(srv, chat) for chat in stream_all(srv.url, "/v1/chat/completions", bodies)]
 
 
 def whole_chat(srv: Server, messages: list[dict], max_tokens: int) -> tuple[float, int]:

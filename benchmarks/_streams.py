@@ -110,14 +110,14 @@ class EventReader:
         return payloads
 
 
-class _Stream:
-    def __init__(self, sock: socket.socket, request: bytes):
-        self.sock = sock
-        self.request = request
-        self.response = ResponseReader()
-        self.events = EventReader()
-        self.error_body = b""
-        self.start = self.first = self.last = 0.0
+class ChatTranscript:
+    """A streamed chat completion as its events came: when the first and last text came
+    (perf_counter), the text's pieces, the usage reported."""
+
+    def __init__(self, start: float = 0.0):
+        self.start = start
+        self.first: float | None = None
+        self.last: float | None = None
         self.pieces: list[str] = []
         self.usage: dict | None = None
 
@@ -130,9 +130,15 @@ class _Stream:
                 self.last = now
                 self.pieces.append(delta.get("content") or "")
 
-    @property
-    def finished(self) -> bool:
-        return self.response.done
+
+class _Stream(ChatTranscript):
+    def __init__(self, sock: socket.socket, request: bytes):
+        super().__init__()
+        self.sock = sock
+        self.request = request
+        self.response = ResponseReader()
+        self.events = EventReader()
+        self.error_body = b""
 
 
 def request_bytes(host: str, port: int, path: str, body: dict) -> bytes:
@@ -146,7 +152,7 @@ def request_bytes(host: str, port: int, path: str, body: dict) -> bytes:
 
 def stream_all(
     url: str, path: str, bodies: list[dict], timeout: float = 600, settle: float = 0.05
-) -> list[_Stream]:
+) -> list[ChatTranscript]:
     """POST each body on its own connection, read every stream to its end from this
     thread; the streams, timed (perf_counter). The connections are made ``settle`` seconds
     before the first request goes, so that the server has taken them in by then (as a
@@ -186,12 +192,12 @@ def stream_all(
                             stream.take(payload, now)
                 else:
                     stream.response.end_of_stream()
-                if data and not stream.finished:
+                if data and not stream.response.done:
                     continue
                 if stream.response.status is None or stream.response.status >= 400:
                     detail = stream.error_body.decode(errors="replace")[:300]
                     raise RuntimeError(f"HTTP {stream.response.status}: {detail}")
-                if not stream.finished:
+                if not stream.response.done:
                     raise RuntimeError(f"{url} closed a stream before its end")
                 selector.unregister(stream.sock)
                 stream.sock.close()
