@@ -169,7 +169,7 @@ class Batch:
         (uid,) = self._generator.insert(
             [feed],
             max_tokens=[limit],
-            caches=[None if cache is None else JoiningKVCache.joining(cache)],
+            caches=[JoiningKVCache.joining(cache)],
             all_tokens=[list(held)],
             samplers=[sequence.sampler],
             logits_processors=[sequence.processors],

@@ -31,10 +31,10 @@ class RoomyBatchKVCache(BatchKVCache):
 
         lengths = [c.size() for c in caches]
         longest = max(lengths)
-        filled = [c for c in caches if c.keys is not None]
-        if longest == 0 or not filled:
+        if longest == 0:
             return BatchKVCache.merge(caches)
-        keys0, values0 = filled[0].keys, filled[0].values
+        filled = next(c for c in caches if c.keys is not None)
+        keys0, values0 = filled.keys, filled.values
         size = (longest // cls.step + 1) * cls.step
         batch = len(caches)
         keys = mx.zeros((batch, keys0.shape[1], size, keys0.shape[3]), dtype=keys0.dtype)
@@ -63,15 +63,15 @@ class JoiningKVCache(KVCache):
 
     @classmethod
     def merge(cls, caches):
-        if all(type(c) in (KVCache, JoiningKVCache) for c in caches):
+        if all(_plain(c) for c in caches):
             return RoomyBatchKVCache.merge_with_room(caches)
         return BatchKVCache.merge(caches)
 
     @classmethod
-    def joining(cls, layers: list) -> list:
-        """The same layers (sharing their arrays), those that are plain KV caches as
-        :class:`JoiningKVCache`; a cache of other layers is returned as it is."""
-        if not layers or not all(type(layer) in (KVCache, cls) for layer in layers):
+    def joining(cls, layers: list | None) -> list | None:
+        """The same layers (sharing their arrays) as :class:`JoiningKVCache`, where all
+        are plain KV caches; other layers, or None (no cache), are returned as they are."""
+        if not layers or not all(_plain(layer) for layer in layers):
             return layers
         joined = []
         for layer in layers:
@@ -79,3 +79,8 @@ class JoiningKVCache(KVCache):
             copy.keys, copy.values, copy.offset = layer.keys, layer.values, layer.offset
             joined.append(copy)
         return joined
+
+
+def _plain(cache) -> bool:
+    """A KV cache of one sequence with nothing but keys, values and an offset."""
+    return type(cache) in (KVCache, JoiningKVCache)
