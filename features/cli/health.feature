@@ -92,6 +92,7 @@ Feature: mlxk health tells complete, runnable models from broken ones
       | file              |
       | config.json       |
       | model.safetensors |
+      | tokenizer.json    |
 
   Scenario: A file huggingface_hub recorded for the commit is missing
     # spec: CACHE-HEALTH-TREE

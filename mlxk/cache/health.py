@@ -20,6 +20,15 @@ from mlxk.cache.detect import read_json, safetensors_layout
 LFS_HEADER = b"version https://git-lfs.github.com/spec/v1"
 SHARD = re.compile(r"^model-(\d{5})-of-(\d{5})\.safetensors$")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
+# Read when a model loads: a file here that cannot be read fails the load.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "generation_config.json",
+    "chat_template.jinja",
+)
 # Quantization modes and the first mlx release that runs them.
 MODE_REQUIRES_MLX = {"mxfp4": "0.29.0", "nvfp4": "0.30.0", "mxfp8": "0.30.0"}
 
@@ -113,6 +122,17 @@ def check_integrity(
         from mlxk.cache.scan import list_files
 
         files = list_files(snapshot)
+    unreadable = getattr(files, "unreadable", ())
+    if unreadable:
+        return Verdict(False, f"{unreadable[0]}; check its permissions")
+    outside = getattr(files, "outside_links", ())
+    if outside:
+        what = "the snapshot" if outside[0] == "." else outside[0]
+        return Verdict(
+            False,
+            f"{what} is a link to a directory outside the model's repo; "
+            "mlxk does not follow it (replace it with the files themselves)",
+        )
     broken = [name for name, size in files.items() if size is None]
     if broken:
         return Verdict(False, f"{Path(broken[0]).name} is missing (its blob is gone)")
@@ -138,6 +158,10 @@ def check_integrity(
             return Verdict(False, "config.json is not valid JSON")
         if not isinstance(config, dict) or not config:
             return Verdict(False, "config.json is empty or not an object")
+    for name in TOKENIZER_FILES:
+        problem = _unreadable(snapshot / name) if name in files else None
+        if problem:
+            return Verdict(False, problem)
     resized = [n for n, info in recorded.items() if info.get("size") != files.get(n)]
     if resized:
         return Verdict(

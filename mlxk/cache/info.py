@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlxk.cache import detect, health
 from mlxk.cache.naming import resolve
-from mlxk.cache.scan import CachedRepo, Snapshot, list_files
+from mlxk.cache.scan import CachedRepo, Snapshot, list_files, mtime
 from mlxk.configs import context_length_of
 from mlxk.errors import ModelNotRunnable, ModelUnhealthy
 
@@ -79,13 +79,17 @@ def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
     fm = detect.front_matter(path) if "README.md" in listing else {}
     framework = detect.detect_framework(repo.name, path, files, fm, config) if path else "Unknown"
     model_type = detect.detect_model_type(config, fm, path, tokenizer_config) if path else "unknown"
-    integrity = health.check_integrity(repo.path, path, listing, config)
+    integrity = (
+        health.Verdict(False, repo.problem)
+        if repo.problem
+        else health.check_integrity(repo.path, path, listing, config)
+    )
     runtime = (
         health.check_runtime(framework, config, path, model_type)
         if integrity.ok
         else health.Verdict(False, integrity.reason)
     )
-    modified = snapshot.modified if snapshot else datetime.fromtimestamp(0, tz=timezone.utc)
+    modified = snapshot.modified if snapshot else mtime(repo.path)
     return ModelInfo(
         name=repo.name,
         hash=snapshot.hash if snapshot else None,

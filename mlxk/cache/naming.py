@@ -13,7 +13,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxk.cache.scan import REPO_PREFIX, CachedRepo, Snapshot, read_repo, repo_dir_name, scan
+from mlxk.cache.scan import (
+    REPO_PREFIX,
+    CachedRepo,
+    Snapshot,
+    check_hub,
+    read_repo,
+    repo_dir_name,
+    scan,
+)
 from mlxk.errors import AmbiguousMatch, HashNotFound, InvalidModelName, ModelNotFound
 
 DEFAULT_ORG = "mlx-community"
@@ -49,14 +57,28 @@ class Resolved:
 def parse_spec(text: str) -> ModelSpec:
     """Split ``name@rev`` and refuse names that are not repo ids."""
     raw = (text or "").strip()
-    name, _, revision = raw.partition("@")
+    name, at, revision = raw.partition("@")
     if not name:
         raise InvalidModelName("model name is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        # Checked before the pattern and before any path is built from it: a longer name
+        # cannot exist on the Hub, and the file system would refuse it anyway.
+        raise InvalidModelName(
+            f"model name has {len(name)} characters; Hub names have at most {MAX_NAME_LENGTH}"
+        )
     if name.lower().startswith(REPO_PREFIX) or not _NAME.match(name):
-        raise InvalidModelName(f"'{name}' is not a model name (expected org/name)")
+        raise InvalidModelName(f"'{_clip(name)}' is not a model name (expected org/name)")
+    if at and not revision:
+        # `rm "$M@$HASH"` with an empty $HASH must not mean "every revision".
+        raise InvalidModelName(f"'{_clip(raw)}' has an empty revision after '@'")
     if revision and not re.fullmatch(REVISION_PATTERN, revision):
-        raise InvalidModelName(f"'{revision}' is not a revision")
+        raise InvalidModelName(f"'{_clip(revision)}' is not a revision")
     return ModelSpec(name, revision or None)
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    """A user's input, shortened for an error message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def resolve(hub: Path, text: str) -> Resolved:
@@ -81,11 +103,19 @@ def resolve(hub: Path, text: str) -> Resolved:
     return Resolved(repo, matches[0], pinned=True, fuzzy=fuzzy)
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def _find_repo(hub: Path, name: str) -> tuple[CachedRepo, bool]:
+    check_hub(hub)
     candidates = [name] if "/" in name else [f"{DEFAULT_ORG}/{name}", name]
     for candidate in candidates:
         path = hub / repo_dir_name(candidate)
-        if path.is_dir():
+        if _is_dir(path):
             return read_repo(path), "/" not in name and candidate != name
     repos = scan(hub)
     exact = [r for r in repos if r.name.lower() == name.lower()]

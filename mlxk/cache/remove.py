@@ -1,7 +1,9 @@
 """Remove a model or one revision from the cache: plan first, then execute.
 
 The plan names every path it will delete, all inside the hub directory; executing
-re-checks that before each deletion. Blobs shared with a revision that stays are kept.
+re-checks that before each deletion. Removing one revision deletes only this repo's own
+blobs (``<repo>/blobs``) that no other revision of it links to, as huggingface_hub's
+delete strategy does; a snapshot link to anything else is reported and left alone.
 Lock files under ``.locks`` are stale when nobody holds them; a held lock means a
 download is running and refuses the removal unless forced.
 """
@@ -28,6 +30,8 @@ class RemovalPlan:
     lock_files: tuple[Path, ...]
     freed_bytes: int
     held_locks: tuple[Path, ...] = field(default=())
+    # Snapshot links whose target is not one of this repo's blobs: reported, not followed.
+    foreign_links: tuple[str, ...] = field(default=())
 
     def relative(self, paths) -> list[str]:
         return [str(p.relative_to(self.hub)) for p in paths]
@@ -86,20 +90,41 @@ def plan_removal(hub: Path, resolved: Resolved) -> RemovalPlan:
             repo.name, hub, True, None, paths, (), lock_files, _size([repo.path]), held
         )
     snapshot = resolved.snapshot
-    keep: set[str] = set()
+    own_blobs = (repo.path / "blobs").resolve()
+    keep: set[Path] = set()
     for other in repo.snapshots:
         if other.commit != snapshot.commit:
-            keep |= {p.resolve().name for p in other.path.rglob("*") if p.is_symlink()}
-    blobs = sorted(
-        p.resolve()
-        for p in snapshot.path.rglob("*")
-        if p.is_symlink() and p.resolve().name not in keep and p.resolve().exists()
-    )
+            keep |= {target for _, target in _links(other.path)}
+    blobs: set[Path] = set()
+    foreign: list[str] = []
+    for link, target in _links(snapshot.path):
+        if target.parent != own_blobs:
+            # Not this repo's blob (another repo's, or anywhere else): the link goes with
+            # the snapshot, what it points to stays.
+            foreign.append(str(link.relative_to(snapshot.path)))
+        elif target not in keep and target.exists():
+            blobs.add(target)
     refs = tuple(
         repo.path / "refs" / ref for ref, commit in repo.refs.items() if commit == snapshot.commit
     )
-    paths = (snapshot.path, *blobs)
-    return RemovalPlan(repo.name, hub, False, snapshot.commit, paths, refs, (), _size(blobs), held)
+    paths = (snapshot.path, *sorted(blobs))
+    return RemovalPlan(
+        repo.name,
+        hub,
+        False,
+        snapshot.commit,
+        paths,
+        refs,
+        (),
+        _size(blobs),
+        held,
+        tuple(sorted(foreign)),
+    )
+
+
+def _links(snapshot: Path) -> list[tuple[Path, Path]]:
+    """Every symlink in a snapshot (directory links are not followed) and its target."""
+    return [(p, p.resolve()) for p in snapshot.rglob("*") if p.is_symlink()]
 
 
 def execute_removal(plan: RemovalPlan, *, force: bool) -> int:

@@ -31,6 +31,12 @@ def execute(args, settings, sink) -> int:
         "deleted_paths": plan.relative(plan.paths),
         "dry_run": bool(args.dry_run),
     }
+    if plan.foreign_links:
+        data["foreign_links"] = list(plan.foreign_links)
+        sink.note(
+            f"rm: {len(plan.foreign_links)} link(s) of {plan.name} point outside its own blobs"
+            f" ({plan.foreign_links[0]}, …): the links go, what they point to stays"
+        )
     if args.dry_run:
         sink.result("rm", data, lambda d: f"rm: {d['message']} (dry run)")
         return 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from mlxk.cache.detect import gguf_variants, read_json
 from mlxk.cache.info import describe
 from mlxk.cache.naming import resolve
+from mlxk.cache.scan import list_files
 from mlxk.cli.render import render_show
 
 
@@ -26,18 +29,18 @@ def execute(args, settings, sink) -> int:
     resolved = resolve(settings.hub_cache, args.model)
     info = describe(resolved.repo, resolved.snapshot)
     path = info.snapshot_path
-    config = read_json(path / "config.json") if path else None
-    data: dict = {"model": info.to_dict(), "metadata": _metadata(config, path)}
+    listing = list_files(path) if path else {}  # never walks links out of the repo
+    config = read_json(path / "config.json") if "config.json" in listing else None
+    data: dict = {"model": info.to_dict(), "metadata": _metadata(config, path, listing)}
     if args.files and path:
         data["files"] = [
             {
-                "name": p.name,
-                "path": str(p.relative_to(path)),
-                "size_bytes": p.stat().st_size if p.exists() else 0,
-                "type": _file_type(p.name),
+                "name": PurePath(rel).name,
+                "path": rel,
+                "size_bytes": size or 0,
+                "type": _file_type(PurePath(rel).name),
             }
-            for p in sorted(path.rglob("*"))
-            if not p.is_dir()
+            for rel, size in listing.items()
         ]
     if args.config:
         data["config"] = config
@@ -45,9 +48,10 @@ def execute(args, settings, sink) -> int:
     return 0
 
 
-def _metadata(config: dict | None, path) -> dict | None:
+def _metadata(config: dict | None, path, listing) -> dict | None:
     if not config:
-        variants = gguf_variants(sorted(path.rglob("*.gguf"))) if path else []
+        ggufs = [path / rel for rel in listing if rel.endswith(".gguf")]
+        variants = gguf_variants(ggufs) if ggufs else []
         return {"gguf_variants": variants} if variants else None
     keys = ("model_type", "vocab_size", "hidden_size", "num_attention_heads", "num_hidden_layers")
     meta = {k: config[k] for k in keys if k in config}

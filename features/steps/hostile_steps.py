@@ -1,0 +1,154 @@
+"""Steps that damage a cache the way real machines and scripts do, and check what stayed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from pytest_bdd import given, parsers, then, when
+
+from steps.cli_steps import _argv, run_subprocess
+
+
+def _files(root: Path) -> dict[str, str]:
+    """Every entry under ``root`` (links not followed): what it is and holds."""
+    found: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            found[rel] = "link:" + os.readlink(path)
+        elif path.is_dir():
+            found[rel] = "dir"
+        else:
+            found[rel] = "file:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def _repo(world, name: str) -> Path:
+    from mlxk.cache.scan import repo_dir_name
+
+    return world["hub"] / repo_dir_name(name)
+
+
+@given("every file in the cache is recorded")
+def record_cache(world):
+    world["recorded"] = _files(Path(world["tmp"]))
+
+
+@then("every file in the cache is unchanged")
+def cache_unchanged(world):
+    assert _files(Path(world["tmp"])) == world["recorded"]
+
+
+@then(parsers.parse('every file of "{name}" is unchanged'))
+def repo_unchanged(world, name):
+    prefix = str(_repo(world, name).relative_to(world["tmp"])) + "/"
+    before = {k: v for k, v in world["recorded"].items() if k.startswith(prefix)}
+    after = {k: v for k, v in _files(Path(world["tmp"])).items() if k.startswith(prefix)}
+    assert before and after == before
+
+
+@then(
+    parsers.parse(
+        'the only files gone are revision {index:d} of "{name}" and its own blobs'
+        " no other revision uses"
+    )
+)
+def only_revision_gone(world, index, name):
+    repo = _repo(world, name)
+    commit = world["commits"][name][index - 1]
+    snapshot = repo / "snapshots" / commit
+    kept_blobs = set()
+    for other in (repo / "snapshots").iterdir():
+        kept_blobs |= {p.resolve() for p in other.rglob("*") if p.is_symlink()}
+    root = Path(world["tmp"])
+    after = _files(root)
+    gone = set(world["recorded"]) - set(after)
+    own_blobs = repo / "blobs"
+    for rel in gone:
+        path = root / rel
+        inside_snapshot = path == snapshot or path.is_relative_to(snapshot)
+        own_blob = path.parent == own_blobs and path not in kept_blobs
+        assert inside_snapshot or own_blob, f"{rel} should not have been removed"
+    assert any((root / rel).parent == own_blobs for rel in gone), "its own blob stayed"
+    changed = {k for k in after if world["recorded"].get(k) != after[k]}
+    assert not changed - {str(repo.relative_to(root) / "refs" / "main")}, changed
+
+
+@given(
+    parsers.parse(
+        'revision {index:d} of "{name}" links "{filename}" to the "{blob}" blob of "{other}"'
+    )
+)
+def link_to_other_blob(world, index, name, filename, blob, other):
+    target = (_snapshot(world, other) / blob).resolve()
+    snapshot = _repo(world, name) / "snapshots" / world["commits"][name][index - 1]
+    (snapshot / filename).symlink_to(target)
+
+
+@given(
+    parsers.parse('revision {index:d} of "{name}" links "{filename}" to the file outside the cache')
+)
+def link_outside(world, index, name, filename):
+    snapshot = _repo(world, name) / "snapshots" / world["commits"][name][index - 1]
+    (snapshot / filename).symlink_to(world["outside"][-1])
+
+
+def _snapshot(world, name: str) -> Path:
+    from mlxk.cache.scan import read_repo
+
+    return read_repo(_repo(world, name)).current.path
+
+
+@given(parsers.parse('a directory "{dirname}" in the snapshot of "{name}" is a link to "{target}"'))
+def dir_link_in_snapshot(world, dirname, name, target):
+    (_snapshot(world, name) / dirname).symlink_to(target, target_is_directory=True)
+
+
+@given(parsers.parse('the snapshot directory of "{name}" is a link to "{target}"'))
+def snapshot_is_link(world, name, target):
+    import shutil
+
+    snapshot = _snapshot(world, name)
+    shutil.rmtree(snapshot)
+    snapshot.symlink_to(target, target_is_directory=True)
+
+
+@when(parsers.parse('I run "{command}" with a {seconds:d} second limit'))
+def run_with_limit(world, command, seconds):
+    world["result"] = run_subprocess(_argv(command), world["env"], timeout=seconds)
+
+
+@then(parsers.parse("the error message is at most {count:d} characters"))
+def short_error(world, count):
+    message = world["result"].json["error"]["message"]
+    assert len(message) <= count, message
+
+
+@given(parsers.parse('the {which} directory of "{name}" may not be read'))
+def lock_directory(world, which, name):
+    path = _snapshot(world, name) if which == "snapshot" else _repo(world, name)
+    path.chmod(0)
+    world["cleanup"].append(lambda: path.chmod(0o755))
+
+
+@given("the cache directory may not be read")
+def lock_hub(world):
+    hub = world["hub"]
+    hub.chmod(0)
+    world["cleanup"].append(lambda: hub.chmod(0o755))
+
+
+@given("the cache path is a regular file")
+def hub_is_file(world):
+    import shutil
+
+    shutil.rmtree(world["hub"])
+    world["hub"].write_text("not a directory")
+
+
+@then(parsers.parse("the JSON list has no date before {year:d}"))
+def no_old_dates(world, year):
+    for model in world["result"].json["data"]["models"]:
+        assert int(model["last_modified"][:4]) >= year, model
