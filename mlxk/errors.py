@@ -10,7 +10,8 @@
     ├── ContextLengthExceeded
     ├── LocksPresent / ConfirmationRequired / PermissionDenied / DeletionFailed
     ├── AccessDenied / DownloadFailed / ModelCorrupted
-    ├── Unauthorized / ServerBusy / InsufficientMemory
+    ├── Unauthorized / PayloadTooLarge / HostNotAllowed
+    ├── ServerBusy / InsufficientMemory / AddressInUse
     ├── Interrupted
     └── InternalError
 
@@ -38,7 +39,7 @@ ERROR_TABLE: dict[str, ErrorKind] = {
     "unsupported_parameter": ErrorKind(2, 400, INVALID),
     "invalid_model_name": ErrorKind(1, 400, INVALID),
     "model_not_found": ErrorKind(1, 404, INVALID),
-    "ambiguous_match": ErrorKind(1, 400, INVALID),
+    "ambiguous_match": ErrorKind(1, 409, INVALID),  # several models match the name
     "hash_not_found": ErrorKind(1, 404, INVALID),
     "cache_not_found": ErrorKind(1, 404, INVALID),
     "model_not_runnable": ErrorKind(1, 400, INVALID),
@@ -52,6 +53,9 @@ ERROR_TABLE: dict[str, ErrorKind] = {
     "download_failed": ErrorKind(1, 502, "server_error"),
     "model_corrupted": ErrorKind(1, 409, INVALID),
     "unauthorized": ErrorKind(1, 401, "authentication_error"),
+    "payload_too_large": ErrorKind(1, 413, INVALID),
+    "host_not_allowed": ErrorKind(1, 400, INVALID),
+    "address_in_use": ErrorKind(1, 500, "server_error"),
     "server_busy": ErrorKind(1, 503, "server_error"),
     "insufficient_memory": ErrorKind(1, 503, "server_error"),
     "interrupted": ErrorKind(130, 499, "server_error"),
@@ -104,6 +108,9 @@ AccessDenied = _error("AccessDenied", "access_denied")
 DownloadFailed = _error("DownloadFailed", "download_failed")
 ModelCorrupted = _error("ModelCorrupted", "model_corrupted")
 Unauthorized = _error("Unauthorized", "unauthorized")
+PayloadTooLarge = _error("PayloadTooLarge", "payload_too_large", UsageError)
+HostNotAllowed = _error("HostNotAllowed", "host_not_allowed", UsageError)
+AddressInUse = _error("AddressInUse", "address_in_use")
 ServerBusy = _error("ServerBusy", "server_busy")
 InsufficientMemory = _error("InsufficientMemory", "insufficient_memory")
 Interrupted = _error("Interrupted", "interrupted")

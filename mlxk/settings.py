@@ -22,6 +22,8 @@ class Settings:
     hf_token: str | None = None
     offline: bool = False
     memory_limit: int | None = None
+    api_key: str | None = None  # MLXK_API_KEY: serve's key, kept off the command line
+    supervisor_pid: int | None = None  # MLXK_SUPERVISOR_PID: set for a supervised server
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -38,6 +40,8 @@ class Settings:
             hf_token=env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or None,
             offline=(env.get("HF_HUB_OFFLINE", "") or "").lower() in {"1", "true", "yes"},
             memory_limit=parse_bytes(env.get("MLXK_MEMORY_LIMIT")),
+            api_key=env.get("MLXK_API_KEY") or None,
+            supervisor_pid=_int(env.get("MLXK_SUPERVISOR_PID")),
         )
 
 
@@ -56,6 +60,13 @@ _UNITS = {
     "MIB": 2**20,
     "GIB": 2**30,
 }
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
 
 
 def parse_bytes(text: str | None) -> int | None:

@@ -1,19 +1,30 @@
 """schemathesis against the server's generated OpenAPI, over real HTTP on 127.0.0.1.
 
-Deterministic and bounded: derandomized hypothesis with a small number of examples per
-operation. Every response must be a declared status with a body matching its declared
-schema, and no request may produce a 5xx.
+Deterministic and bounded: derandomized hypothesis, a fixed number of examples per
+operation, valid and invalid data alike, with every built-in check schemathesis has (a
+declared status, a body and content type matching what is declared, no 5xx, invalid
+data refused with a 4xx, valid data accepted), then a stateful run that follows the
+OpenAPI links from the model list to each model.
 """
 
 from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
 
 from mlxk.server.app import ServerSettings
 from mlxk.testing.fixtures import build_cache
 from mlxk.testing.live_server import live_server
+
+HYPOTHESIS = {
+    "derandomize": True,
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": list(HealthCheck),
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +41,13 @@ def _operations(api_schema):
     return operations
 
 
+def _strategy(operation):
+    """Valid and invalid cases; an operation that takes nothing has no invalid ones."""
+    takes = operation.path_parameters or operation.query or operation.headers or operation.body
+    modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if takes else [])
+    return st.one_of(*(operation.as_strategy(generation_mode=mode) for mode in modes))
+
+
 # spec: SRV-OPENAPI
 def test_api_conforms_to_its_openapi(api_schema):
     # The schemathesis pytest plugin's lazy fixtures do not work with this pytest, so the
@@ -37,17 +55,21 @@ def test_api_conforms_to_its_openapi(api_schema):
     checked = []
     for operation in _operations(api_schema):
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=25,
-            derandomize=True,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
+        @given(case=_strategy(operation))
+        @settings(max_examples=60, **HYPOTHESIS)
         def run(case):
-            case.call_and_validate()
+            case.call_and_validate()  # every built-in check
 
         run()
         checked.append(operation.label)
     assert "POST /v1/chat/completions" in checked
+
+
+# spec: SRV-OPENAPI
+def test_api_holds_up_in_stateful_runs(api_schema):
+    workflow = api_schema.as_state_machine()
+    workflow.run(
+        settings=settings(
+            max_examples=15, stateful_step_count=4, phases=[Phase.generate], **HYPOTHESIS
+        )
+    )

@@ -23,7 +23,7 @@ Feature: Bad requests get OpenAI-shaped 4xx errors and the server carries on
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "robot", "content": "x"}]} | invalid_request   |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "temperature": -1} | invalid_request |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "max_tokens": "many"} | invalid_request |
-      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "tools": []} | unsupported_parameter |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f"}}]} | unsupported_parameter |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "n": 2} | unsupported_parameter |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}} | unsupported_parameter |
       | {"model": "../../etc/passwd", "messages": [{"role": "user", "content": "x"}]}              | invalid_model_name    |
@@ -40,8 +40,17 @@ Feature: Bad requests get OpenAI-shaped 4xx errors and the server carries on
   Scenario: A 10 MB body is refused
     # spec: SRV-BAD-INPUT
     When I POST 10 MB of JSON to "/v1/chat/completions"
-    Then the HTTP status is 400
-    And the error has the OpenAI shape with code "invalid_request"
+    Then the HTTP status is 413
+    And the error has the OpenAI shape with code "payload_too_large"
+
+  Scenario: The "off" values real clients send by default are the default, not an error
+    # spec: SRV-OFF-VALUES
+    When I POST to "/v1/chat/completions":
+      """
+      {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "Hi there"}], "tools": [], "tool_choice": "none", "functions": null, "parallel_tool_calls": false, "response_format": {"type": "text"}, "logprobs": false, "top_logprobs": 0, "logit_bias": {}, "n": 1, "seed": null, "stop": null, "user": null, "store": false, "service_tier": "auto", "modalities": ["text"], "audio": null, "stream": false, "stream_options": null}
+      """
+    Then the HTTP status is 200
+    And the JSON body field "choices.0.message.content" is "Hello! I am a tiny test model, happy to help."
 
   Scenario: An unknown model is a 404, an unrunnable one a 400 with the reason
     # spec: SRV-MODEL-ERRORS

@@ -20,3 +20,56 @@ Feature: mlxk serve runs supervised and stops cleanly
     And I send SIGINT to the server process
     Then it exits with code 0 within 20 seconds
     And its stderr has a JSON log line for "/v1/models" with request id "req-42" and status 200
+
+  Scenario Outline: An error no restart can heal ends serve at once, in one line
+    # spec: SRV-SUPERVISOR-FATAL
+    Given the standard fixture cache
+    And <setup>
+    When I run "mlxk serve <options>" as a separate process with a 30 second limit
+    Then the exit code is <code>
+    And the error is one line on stderr without a traceback
+    And stderr contains "<says>"
+
+    Examples:
+      | setup                            | options                          | code | says                    |
+      | nothing else                     | --model nobody/nothing           | 1    | no cached model matches |
+      | nothing else                     | --no-supervise --model nobody/x  | 1    | no cached model matches |
+      | another process holds a port     | --port <held>                    | 1    | cannot listen on        |
+      | an empty API key file            | --api-key-file <keyfile>         | 2    | is empty                |
+      | nothing else                     | --port 70000                     | 2    | not between 1 and 65535 |
+
+  Scenario: With --json an unhealable start error is one JSON envelope
+    # spec: SRV-SUPERVISOR-FATAL
+    Given the standard fixture cache
+    When I run "mlxk serve --model nobody/nothing --json" as a separate process with a 30 second limit
+    Then the exit code is 1
+    And the output is a valid JSON envelope for "serve"
+    And the JSON error type is "model_not_found"
+
+  Scenario: The server process ends when its supervisor is killed
+    # spec: SRV-SUPERVISOR
+    Given the standard fixture cache
+    When I start "mlxk serve" as a server process
+    And I send SIGKILL to the server process
+    Then the server's child process is gone within 15 seconds and the port is free
+
+  Scenario: A queue.py in the directory serve starts in is never imported
+    # spec: SRV-SUPERVISOR
+    Given the standard fixture cache
+    And a directory holding a queue.py that leaves a mark when imported
+    When I start "mlxk serve" as a server process in that directory
+    Then the server answers a chat request
+    And the mark is not there
+
+  Scenario Outline: The API key never appears on a command line
+    # spec: SRV-AUTH
+    Given the standard fixture cache
+    And <key source>
+    When I start "mlxk serve <options>" as a server process
+    Then no process's command line holds the key "k-123"
+    And GET "/v1/models" answers 401 without the key and 200 with "k-123"
+
+    Examples:
+      | key source                                   | options                     |
+      | MLXK_API_KEY is "k-123" in the environment   |                             |
+      | an API key file holding "k-123"              | --api-key-file <keyfile>    |

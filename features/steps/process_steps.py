@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-from pytest_bdd import parsers, then, when
+from pytest_bdd import given, parsers, then, when
 
 from mlxk.testing.live_server import free_port
 
@@ -41,16 +41,27 @@ def _wait_health(url: str, seconds: float = 60) -> None:
     raise AssertionError("the server did not answer /health")
 
 
+def _fill(world, command: str) -> str:
+    """Put the scenario's own paths and ports in for ``<keyfile>`` and ``<held>``."""
+    for name in ("keyfile", "held"):
+        command = command.replace(f"<{name}>", str(world.get(name, f"<{name}>")))
+    return command
+
+
 @when(parsers.parse('I start "{command}" as a server process'))
-def start_server(world, command):
+def start_server(world, command, preexec_fn=None, cwd=None, wait=True):
     port = free_port()
-    argv = command.split()[1:] + ["--port", str(port)]
+    argv = _fill(world, command).split()[1:] + ["--port", str(port)]
     log = open(Path(world["tmp"]) / "server.log", "w+")  # noqa: SIM115 - closed in cleanup
+    # The installed `mlxk` script, as users start it (its directory, not the working
+    # directory, heads sys.path).
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlxk", *argv],
+        [str(Path(sys.executable).parent / "mlxk"), *argv],
         env=world["env"],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if not wait else subprocess.DEVNULL,
         stderr=log,
+        preexec_fn=preexec_fn,
+        cwd=cwd,
     )
     world.update(proc=proc, port=port, url=f"http://127.0.0.1:{port}", log=log)
 
@@ -61,8 +72,9 @@ def start_server(world, command):
         log.close()
 
     world["cleanup"].append(stop)
-    _wait_health(world["url"])
-    world["server_pid"] = _server_pid(world["url"])
+    if wait:
+        _wait_health(world["url"])
+        world["server_pid"] = _server_pid(world["url"])
 
 
 @when("the server's child process is killed")
@@ -190,3 +202,103 @@ def chat_ended(world):
     assert proc.wait(20) == 0
     err = proc.stderr.read().decode()
     assert "Traceback" not in err, err
+
+
+@given("nothing else")
+def nothing_else():
+    pass
+
+
+@given("another process holds a port")
+def hold_port(world):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    world["held"] = sock.getsockname()[1]
+    world["cleanup"].append(sock.close)
+
+
+@given("an empty API key file")
+def empty_key_file(world):
+    path = Path(world["tmp"]) / "empty.key"
+    path.write_text("\n")
+    world["keyfile"] = path
+
+
+@given(parsers.parse('an API key file holding "{key}"'))
+def key_file(world, key):
+    path = Path(world["tmp"]) / "api.key"
+    path.write_text(key + "\n")
+    world["keyfile"] = path
+
+
+@given(parsers.parse('MLXK_API_KEY is "{key}" in the environment'))
+def key_in_env(world, key):
+    world["env"]["MLXK_API_KEY"] = key
+
+
+@when(parsers.parse('I run "{command}" as a separate process with a {seconds:d} second limit'))
+def run_process_limited(world, command, seconds):
+    from steps.cli_steps import _argv, run_subprocess
+
+    world["result"] = run_subprocess(_argv(_fill(world, command)), world["env"], timeout=seconds)
+
+
+@then(
+    parsers.parse(
+        "the server's child process is gone within {seconds:d} seconds and the port is free"
+    )
+)
+def child_gone(world, seconds):
+    world["proc"].wait(10)
+    deadline = time.monotonic() + seconds
+    while _alive(world["server_pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(world["server_pid"]), "the server outlived its supervisor"
+    nothing_left(world)
+
+
+@given("a directory holding a queue.py that leaves a mark when imported")
+def queue_py(world):
+    workdir = Path(world["tmp"]) / "workdir"
+    workdir.mkdir()
+    mark = Path(world["tmp"]) / "imported-queue-py"
+    (workdir / "queue.py").write_text(f"open({str(mark)!r}, 'w').close()\nraise SystemExit(3)\n")
+    world.update(workdir=workdir, mark=mark)
+
+
+@when(parsers.parse('I start "{command}" as a server process in that directory'))
+def start_in_dir(world, command):
+    start_server(world, command, cwd=world["workdir"])
+
+
+@then("the server answers a chat request")
+def answers_chat(world):
+    body = {
+        "model": "mlx-community/TinyLlama-Chat-4bit",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    response = httpx.post(world["url"] + "/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+
+
+@then("the mark is not there")
+def no_mark(world):
+    assert not world["mark"].exists(), "a queue.py from the working directory was imported"
+
+
+@then(parsers.parse('no process\'s command line holds the key "{key}"'))
+def key_not_in_argv(world, key):
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        assert key.encode() not in b" ".join(args), f"{cmdline}: {args}"
+
+
+@then(parsers.parse('GET "{path}" answers 401 without the key and 200 with "{key}"'))
+def key_required(world, path, key):
+    assert httpx.get(world["url"] + path, timeout=30).status_code == 401
+    headers = {"Authorization": f"Bearer {key}"}
+    assert httpx.get(world["url"] + path, headers=headers, timeout=30).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import openai
@@ -34,6 +35,18 @@ def start_server(world, hub, **settings):
 @given(parsers.parse('a running server with API key "{key}"'))
 def server_with_key(world, standard_hub, key):
     start_server(world, standard_hub, api_key=key)
+
+
+@given(parsers.parse('a running server allowing the host "{host}"'))
+def server_with_host(world, standard_hub, host):
+    start_server(world, standard_hub, allowed_hosts=(host,))
+
+
+@then(parsers.parse('the OpenAPI declares "{media}" for "{first}" and "{second}"'))
+def openapi_declares(world, media, first, second):
+    paths = world["http"].json()["paths"]
+    for path in (first, second):
+        assert media in paths[path]["post"]["responses"]["200"]["content"], path
 
 
 @given(parsers.parse('a running server allowing the origin "{origin}"'))
@@ -135,6 +148,7 @@ def post_huge(world, size, path):
 
 @when(parsers.parse('I GET "{path}"'))
 def get(world, path):
+    path = re.sub(r"<(\d+) (\w)>", lambda m: m[2] * int(m[1]), path)  # <300 a>: 300 a's
     world["http"] = httpx.get(world["url"] + path, timeout=60)
 
 

@@ -32,7 +32,9 @@ _SEGMENT = r"[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*"
 NAME_PATTERN = rf"{_SEGMENT}(?:/{_SEGMENT})?"
 REVISION_PATTERN = r"[0-9A-Za-z._-]{1,64}"
 # What the CLI and the API accept as a model: a name, optionally ``@revision``.
-SPEC_PATTERN = rf"^{NAME_PATTERN}(?:@{REVISION_PATTERN})?$"
+# The lookahead holds the name (before any @) to the Hub's length: a JSON Schema (ECMA)
+# pattern, for Python's re; Rust's regex, pydantic's default, has no lookaround.
+SPEC_PATTERN = rf"^(?=[^@]{{1,{MAX_NAME_LENGTH}}}(?:@|$)){NAME_PATTERN}(?:@{REVISION_PATTERN})?$"
 _NAME = re.compile(rf"^{NAME_PATTERN}$")
 
 

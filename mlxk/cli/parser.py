@@ -51,6 +51,16 @@ def _sampling_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not a port number") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"{text} is not between 1 and 65535")
+    return value
+
+
 def _window_ms(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1000:  # also refuses nan
@@ -117,11 +127,27 @@ def build_parser() -> Parser:
         p = sub.add_parser(
             name, help="OpenAI-compatible server" if name == "serve" else "alias of serve"
         )
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=8000)
+        p.add_argument(
+            "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+        )
+        p.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
         p.add_argument("--model", help="load this model at start")
         p.add_argument("--max-tokens", type=int, help="default max_tokens for requests")
-        p.add_argument("--api-key", help="require Authorization: Bearer KEY on /v1")
+        p.add_argument(
+            "--api-key",
+            help="require Authorization: Bearer KEY (or x-api-key) on /v1; visible in ps,"
+            " so prefer --api-key-file or the MLXK_API_KEY environment variable",
+        )
+        p.add_argument("--api-key-file", metavar="FILE", help="read the API key from this file")
+        p.add_argument(
+            "--allowed-host",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="also answer requests whose Host is NAME (repeatable; '*' = any). By"
+            " default only localhost, IP addresses and --host are accepted, which keeps"
+            " web pages from reaching the server through DNS rebinding",
+        )
         p.add_argument(
             "--cors-origin",
             action="append",

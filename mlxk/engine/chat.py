@@ -1,10 +1,18 @@
-"""Turn messages or a raw prompt into prompt token ids."""
+"""Turn messages or a raw prompt into prompt token ids.
+
+What a client sent and the model's template refuses (a lone surrogate, a conversation
+the template raises on) is an :class:`InvalidRequest`, never an exception that escapes
+to the caller's thread. A prompt whose length alone proves it cannot fit the context is
+refused before it is tokenized.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlxk.engine.limits import DEFAULT_CONTEXT
 from mlxk.engine.model import LoadedModel
+from mlxk.errors import ContextLengthExceeded, InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -22,11 +30,11 @@ def fallback_format(messages: list[dict]) -> str:
 
 
 def chat_prompt(loaded: LoadedModel, messages: list[dict], *, use_template: bool = True) -> Prompt:
+    _check_text(loaded, "".join(str(m.get("content") or "") for m in messages))
     tokenizer = loaded.tokenizer
     if use_template and loaded.has_chat_template:
-        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        ids = tokenizer.encode(text, add_special_tokens=False)
-        return Prompt(text, tuple(ids), templated=True)
+        text = _render(tokenizer, messages)
+        return Prompt(text, tuple(_encode(tokenizer, text, False)), templated=True)
     if use_template and any(m["role"] == "assistant" for m in messages):
         return raw_prompt(loaded, fallback_format(messages))
     # A base model continues text: give it the text itself.
@@ -34,8 +42,44 @@ def chat_prompt(loaded: LoadedModel, messages: list[dict], *, use_template: bool
 
 
 def raw_prompt(loaded: LoadedModel, text: str) -> Prompt:
+    _check_text(loaded, text)
     tokenizer = loaded.tokenizer
     bos = getattr(tokenizer, "bos_token", None)
     add_special = bos is None or not text.startswith(bos)
-    ids = tokenizer.encode(text, add_special_tokens=add_special)
-    return Prompt(text, tuple(ids), templated=False)
+    return Prompt(text, tuple(_encode(tokenizer, text, add_special)), templated=False)
+
+
+def _check_text(loaded: LoadedModel, text: str) -> None:
+    """Refuse text that is not Unicode, or that cannot fit the context whatever its tokens.
+
+    No token covers more bytes than the vocabulary's longest entry, so a text of B bytes
+    has at least B / longest tokens: past the context, tokenizing it all would be waste.
+    """
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as error:
+        raise InvalidRequest(
+            f"the text is not valid Unicode (an unpaired surrogate at character {error.start})"
+        ) from None
+    context = loaded.context_length or DEFAULT_CONTEXT
+    at_least = size // max(1, loaded.longest_token_bytes)
+    if at_least > context:
+        raise ContextLengthExceeded(
+            f"prompt has at least {at_least} tokens but the model's context is {context}"
+        )
+
+
+def _render(tokenizer, messages: list[dict]) -> str:
+    from jinja2 import TemplateError
+
+    try:
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    except TemplateError as error:
+        raise InvalidRequest(f"the model's chat template refused these messages: {error}") from None
+
+
+def _encode(tokenizer, text: str, add_special_tokens: bool) -> list[int]:
+    try:
+        return tokenizer.encode(text, add_special_tokens=add_special_tokens)
+    except UnicodeError as error:
+        raise InvalidRequest(f"the text cannot be tokenized: {error}") from None

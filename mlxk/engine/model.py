@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from mlxk.configs import context_length_of
@@ -33,6 +34,14 @@ class LoadedModel:
     @property
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "has_chat_template", False))
+
+    @cached_property
+    def longest_token_bytes(self) -> int:
+        """An upper bound on the UTF-8 bytes of text one token stands for: the longest
+        vocabulary entry, as stored (byte-level and SentencePiece spellings are never
+        shorter than the text they stand for)."""
+        vocab = self.tokenizer.get_vocab()
+        return max((len(token.encode("utf-8", "replace")) for token in vocab), default=1)
 
 
 def _read_json(path: Path) -> dict:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import hmac
+import ipaddress
+import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -18,12 +20,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlxk import __version__
 from mlxk.errors import (
+    HostNotAllowed,
+    InternalError,
     InvalidModelName,
     InvalidRequest,
     MlxkError,
+    PayloadTooLarge,
     Unauthorized,
     UnsupportedParameter,
 )
+from mlxk.server.connections import guard_connections
 from mlxk.server.logs import log_blas, log_request
 from mlxk.server.manager import ModelManager
 from mlxk.server.metrics import build_metrics_router
@@ -39,6 +45,7 @@ from mlxk.settings import (
 )
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+log = logging.getLogger("mlxk.server")
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class ServerSettings:
     max_tokens: int | None = None
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # Host names beyond localhost and the bound host
     keepalive_seconds: float = 10.0
     max_concurrency: int = SERVE_MAX_CONCURRENCY
     queue_size: int = SERVE_QUEUE_SIZE
@@ -105,6 +113,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         from mlxk.engine.model import warm_up
 
         await asyncio.to_thread(warm_up)
+        guard_connections()  # after mlx-lm's import, which sets the descriptor limit
         log_blas(use_fast_blas(), decode_threads)
         if settings.model:
             await manager.preload(settings.model)
@@ -116,6 +125,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         version=__version__,
         description="OpenAI-compatible server for MLX models in the Hugging Face cache.",
         lifespan=lifespan,
+        # The interactive docs load their scripts from a CDN: nothing mlxk serves makes an
+        # outside request. /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.manager = manager
@@ -132,7 +145,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         message = first.get("msg", "invalid request")
         request_id = getattr(request.state, "request_id", None)
         top = (param or "").split(".")[0]
-        if top in UNSUPPORTED_FIELDS or (top == "n" and first.get("type") != "int_parsing"):
+        if top in UNSUPPORTED_FIELDS or (top == "n" and first.get("type") == "less_than_equal"):
             unsupported = UnsupportedParameter(
                 f"'{top}' is not supported by mlxk" + (" (only n=1)" if top == "n" else ""),
                 param=top,
@@ -162,7 +175,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 "code": code,
             }
         }
-        return JSONResponse(body, status_code=error.status_code)
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, error: Exception):
+        log.error("unexpected error on %s: %r", request.url.path, error, exc_info=error)
+        internal = InternalError(f"{type(error).__name__}: {error}"[:300])
+        return error_response(internal, getattr(request.state, "request_id", None))
 
     app.include_router(build_router(settings, manager))
     app.include_router(build_web_router())
@@ -180,15 +199,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
 
 class Guard:
-    """Request id, body-size limit and API key for every request, and one log line each.
+    """Host check, API key, body-size limit and request id for every request, and one log
+    line each.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` would re-stream every
-    SSE chunk through a memory channel, costing time on every token.
+    SSE chunk through a memory channel, costing time on every token. The body is read
+    here, counting the bytes as they arrive, so a chunked upload is held to the same
+    limit as one that declares its length.
     """
 
     def __init__(self, app, settings: ServerSettings):
         self.app = app
         self.settings = settings
+        self.hosts = allowed_hosts(settings)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -199,6 +222,11 @@ class Guard:
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         error = self._refusal(scope["path"], headers)
+        body = None
+        if error is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            body, error = await _read_body(receive)
+            if body is None and error is None:
+                return  # the client left while sending
         if error is not None:
             await error_response(error, request_id)(scope, receive, send)
             log_request(request_id, scope["method"], scope["path"], error.kind.http_status, started)
@@ -215,19 +243,86 @@ class Guard:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, _replay(body, receive), send_with_id)
         finally:
             log_request(request_id, scope["method"], scope["path"], status, started)
 
     def _refusal(self, path: str, headers: dict) -> MlxkError | None:
+        if not host_allowed(headers.get("host"), self.hosts):
+            return HostNotAllowed(
+                f"Host '{headers.get('host', '')[:100]}' is not served here (DNS rebinding guard);"
+                " start the server with --allowed-host to accept it"
+            )
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return InvalidRequest(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+            return PayloadTooLarge(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
         key = self.settings.api_key
-        if key and path.startswith("/v1") and headers.get("authorization", "") != f"Bearer {key}":
+        if key and path.startswith("/v1") and not _key_matches(headers, key):
             return Unauthorized("missing or wrong API key (Authorization: Bearer …)")
         return None
 
 
-def dumps(payload) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+async def _read_body(receive) -> tuple[bytes | None, MlxkError | None]:
+    """The whole body, or an error once it passes the limit (None, None: client left)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None, None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None, PayloadTooLarge(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), None
+
+
+def _replay(body: bytes | None, receive):
+    """A ``receive`` that gives the app the body read already, then the connection's own."""
+    if body is None:
+        return receive
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay():
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+def _key_matches(headers: dict, key: str) -> bool:
+    """``Authorization: Bearer KEY`` (any case of the scheme) or ``x-api-key: KEY``."""
+    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        token = headers.get("x-api-key", "")
+    return hmac.compare_digest(token.strip().encode(), key.encode())
+
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def allowed_hosts(settings: ServerSettings) -> frozenset[str] | None:
+    """Host names a request may name (IP literals always pass); None accepts any."""
+    extra = {h.strip().lower() for h in settings.allowed_hosts}
+    if "*" in extra:
+        return None
+    return frozenset({*LOOPBACK_NAMES, settings.host.lower(), *extra})
+
+
+def host_allowed(host: str | None, allowed: frozenset[str] | None) -> bool:
+    """A browser page can only reach the server under a name it resolved (DNS rebinding),
+    so an IP literal or a missing Host is safe; a name must be one the server was given."""
+    if allowed is None or not host:
+        return True
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else name[1:]
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    name = name.rstrip(".")
+    return name in allowed or name.endswith(".localhost")

@@ -15,6 +15,7 @@ can therefore answer a bad request with a 4xx before it commits to a 200 stream.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import deque
@@ -23,10 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlxk.cache.info import ModelInfo, resolve_runnable
-from mlxk.errors import MlxkError, ServerBusy
+from mlxk.errors import InternalError, MlxkError, ServerBusy
 
 if TYPE_CHECKING:
     from mlxk.engine.blas import DecodeThreads
+
+log = logging.getLogger("mlxk.server")
 
 
 @dataclass
@@ -53,6 +56,7 @@ class _Pending:
     cancelled: threading.Event
     info: ModelInfo | None = None
     load_only: bool = False
+    prepared: tuple | None = None  # (loaded model, prompt) made off the worker thread
 
     def emit(self, item) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
@@ -65,6 +69,8 @@ class Metrics:
     errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    generated_tokens: int = 0  # every token decoded, for requests finished or cancelled
+    worker_restarts: int = 0
     ttft_seconds: list[float] = field(default_factory=list)
     decode_tokens_per_s: list[float] = field(default_factory=list)
 
@@ -109,6 +115,7 @@ class ModelManager:
         self._timed_step: tuple[int, int, float] | None = None  # batch, threads, start
         self._decoded_last_step = False
         self._stopping = False
+        self._aborting: str | None = None  # why every request is to end now (shutdown)
         self._thread: threading.Thread | None = None
 
     # -- read by routes ------------------------------------------------------------
@@ -137,24 +144,54 @@ class ModelManager:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         cancelled = threading.Event()
+        self._check_room()
+        pending = _Pending(request, loop, queue, cancelled, load_only=load_only)
+        if not load_only:
+            # Render and tokenize on a pool thread while the model decodes others; a
+            # prompt the model refuses fails here, before it is queued.
+            pending.prepared = await asyncio.to_thread(self._prepare_if_loaded, request)
         with self._cv:
-            if self.active >= self.max_concurrency + self.queue_size:
-                raise ServerBusy(
-                    f"{self.active} requests running or queued; try again shortly",
-                    retry_after=1,
-                )
-            self._pending.append(_Pending(request, loop, queue, cancelled, load_only=load_only))
+            self._check_room()
+            self._pending.append(pending)
             self._last_arrival = time.monotonic()
             self.metrics.requests += 0 if load_only else 1
             self._ensure_worker()
             self._cv.notify()
         return Job(queue, cancelled)
 
+    def _check_room(self) -> None:
+        if self._aborting:
+            raise ServerBusy(self._aborting, retry_after=5)
+        if self.active >= self.max_concurrency + self.queue_size:
+            raise ServerBusy(
+                f"{self.active} requests running or queued; try again shortly",
+                retry_after=1,
+            )
+
+    def _prepare_if_loaded(self, request: GenerationRequest) -> tuple | None:
+        """(loaded model, prompt) when ``request`` names the loaded model, else None."""
+        loaded, info = self._loaded, self._resolved.get(request.model)
+        if loaded is None or info is None or info.name != self._loaded_name:
+            return None
+        try:
+            return loaded, self._prompt(loaded, request)
+        except MlxkError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the worker prepares it again and says why
+            log.warning("preparing a prompt failed off the worker thread: %r", error)
+            return None
+
     async def preload(self, name: str) -> None:
         job = await self.start(GenerationRequest(name, None, None, {}), load_only=True)
         kind, value = await job.next()
         if kind == "error":
             raise value
+
+    def abort_all(self, reason: str) -> None:
+        """End every running and queued request with an error (the server is stopping)."""
+        with self._cv:
+            self._aborting = reason
+            self._cv.notify()
 
     async def shutdown(self) -> None:
         with self._cv:
@@ -164,9 +201,22 @@ class ModelManager:
             await asyncio.to_thread(self._thread.join, 30)
 
     def _ensure_worker(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="mlxk-model", daemon=True)
-            self._thread.start()
+        """Start the worker thread, or a new one if it died (it should not: see _run)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        if self._thread is not None:
+            self.metrics.worker_restarts += 1
+            log.error("the model worker thread had stopped; started a new one")
+        self._thread = threading.Thread(target=self._run, name="mlxk-model", daemon=True)
+        self._thread.start()
+
+    def check_worker(self) -> bool:
+        """True if the worker is running or not needed yet; restarts it if it died."""
+        with self._cv:
+            if self._thread is None or self._thread.is_alive() or self._stopping:
+                return True
+            self._ensure_worker()
+            return False
 
     # -- worker-thread side --------------------------------------------------------
     def _run(self) -> None:
@@ -178,17 +228,54 @@ class ModelManager:
                         self._maybe_idle_unload()
                     if self._stopping:
                         break
-                self._drop_cancelled()
-                idle = not self._active
-                self._admit()
-                if idle and self._active and self.batch_window > 0:
-                    self._gather()
-                if self._active:
-                    self._step()
+                try:
+                    if self._aborting:
+                        self._abort_jobs(ServerBusy(self._aborting, retry_after=5))
+                        continue
+                    self._cycle()
+                except Exception as error:  # noqa: BLE001 - fail what ran, keep serving
+                    log.exception("the model worker failed; its running requests fail")
+                    self._fail_active(error)
         finally:
-            for job in [*self._pending, *self._active.values()]:
-                job.emit(("end", None))
+            died = None if self._stopping else InternalError("the model worker stopped; try again")
+            with self._cv:
+                pending, self._pending = list(self._pending), deque()
+            for job in pending:
+                job.emit(("error", died) if died else ("end", None))
+            for job in self._active.values():
+                job.emit(("failed", died) if died else ("end", None))
+            self._active.clear()
             self._unload()
+
+    def _cycle(self) -> None:
+        self._drop_cancelled()
+        idle = not self._active
+        self._admit()
+        if idle and self._active and self.batch_window > 0:
+            self._gather()
+        if self._active:
+            self._step()
+
+    def _abort_jobs(self, error: MlxkError) -> None:
+        for uid in list(self._active):
+            self._batch.cancel(uid)
+        with self._cv:
+            pending, self._pending = list(self._pending), deque()
+        for job in pending:
+            job.emit(("error", error))
+            job.emit(("end", None))
+        for job in self._active.values():
+            job.emit(("failed", error))
+            job.emit(("end", None))
+        self._active.clear()
+
+    def _fail_active(self, error: Exception) -> None:
+        for job in self._active.values():
+            job.emit(("failed", error))
+            job.emit(("end", None))
+        self._active.clear()
+        self._timed_step, self._decoded_last_step = None, False
+        self._unload()
 
     def _maybe_idle_unload(self) -> None:
         idle = time.monotonic() - self._last_used
@@ -256,7 +343,7 @@ class ModelManager:
                     if self._active:
                         return False  # another model: wait until the batch has drained
                     self._load(job.info)
-            except (MlxkError, OSError, ValueError, RuntimeError) as error:
+            except Exception as error:  # noqa: BLE001 - this request fails, the worker goes on
                 self._pop(job)
                 self._fail(job, error)
                 continue
@@ -321,23 +408,27 @@ class ModelManager:
 
     def _fail(self, job: _Pending, error: Exception) -> None:
         if not isinstance(error, MlxkError):
-            from mlxk.errors import InternalError
-
-            error = InternalError(f"could not load {job.request.model}: {error}")
+            log.error("request for %s failed: %r", job.request.model, error)
+            error = InternalError(f"{job.request.model}: {type(error).__name__}: {error}")
         self.metrics.errors += 1
         job.emit(("error", error))
 
-    def _add(self, job: _Pending) -> None:
+    def _prompt(self, loaded, request: GenerationRequest):
         from mlxk.engine.chat import chat_prompt, raw_prompt
+
+        if request.messages is not None:
+            return chat_prompt(loaded, request.messages)
+        return raw_prompt(loaded, request.prompt or "")
+
+    def _add(self, job: _Pending) -> None:
         from mlxk.engine.generate import GenerationParams
         from mlxk.engine.limits import max_new_tokens
 
         request = job.request
         try:
-            if request.messages is not None:
-                prompt = chat_prompt(self._loaded, request.messages)
-            else:
-                prompt = raw_prompt(self._loaded, request.prompt or "")
+            made_for, prompt = job.prepared or (None, None)
+            if made_for is not self._loaded:  # not prepared, or for a model since swapped
+                prompt = self._prompt(self._loaded, request)
             params = dict(request.params)
             requested = params.pop("max_tokens", None)
             if requested is None:
@@ -351,7 +442,7 @@ class ModelManager:
             params.pop("seed", None)  # one RNG serves the whole batch
             generation = GenerationParams(max_tokens=max_tokens, **params)
             uid = self._batch.add(prompt, generation)
-        except MlxkError as error:
+        except Exception as error:  # noqa: BLE001 - this request fails, the batch goes on
             self._fail(job, error)
             return
         self._active[uid] = job
@@ -363,12 +454,7 @@ class ModelManager:
         try:
             results = self._batch.step()
         except Exception as error:  # noqa: BLE001 - the batch failed: fail its requests, go on
-            for job in self._active.values():
-                job.emit(("failed", error))
-                job.emit(("end", None))
-            self._active.clear()
-            self._timed_step, self._decoded_last_step = None, False
-            self._unload()
+            self._fail_active(error)
             return
         if not self._active:
             self._timed_step, self._decoded_last_step = None, False
@@ -380,6 +466,7 @@ class ModelManager:
             if job is None:
                 continue
             items = [("chunk", chunk) for chunk in result.chunks]
+            self.metrics.generated_tokens += 1  # a step decodes one token per sequence
             for chunk in result.chunks:
                 if chunk.finish_reason is not None:
                     self._record(chunk)

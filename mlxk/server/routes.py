@@ -8,6 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -15,10 +16,10 @@ from fastapi.responses import StreamingResponse
 
 from mlxk import __version__
 from mlxk.cache.info import describe
-from mlxk.cache.naming import SPEC_PATTERN, resolve
+from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN, resolve
 from mlxk.cache.scan import scan
 from mlxk.engine.reasoning import REASONING
-from mlxk.errors import InternalError, MlxkError, ModelNotFound
+from mlxk.errors import InternalError, Interrupted, MlxkError, ModelNotFound
 from mlxk.server import schemas as api
 from mlxk.server.manager import GenerationRequest, Job, ModelManager
 
@@ -30,7 +31,17 @@ ERRORS = {
     401: {"model": api.ErrorBody, "description": "Missing or wrong API key"},
     404: {"model": api.ErrorBody, "description": "Unknown model"},
     409: {"model": api.ErrorBody, "description": "Conflict"},
+    413: {"model": api.ErrorBody, "description": "Request body over the limit"},
     503: {"model": api.ErrorBody, "description": "Busy or out of memory"},
+}
+
+
+# With "stream": true the 200 is a Server-Sent Events stream of chunk objects.
+STREAMED = {
+    200: {
+        "description": "The completion; with stream=true, Server-Sent Events of chunks",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
 }
 
 
@@ -71,11 +82,40 @@ def _usage(usage) -> dict:
 
 async def _first(job: Job):
     kind, value = await job.next()
+    if kind == "end":  # cancelled before it started: its client left
+        raise Interrupted("the client disconnected")
     if kind == "error":
         if isinstance(value, MlxkError):
             raise value
-        raise InternalError(f"could not load the model: {value}")
+        raise InternalError(f"the request failed: {value}")
     return value
+
+
+def _failure(error: Exception) -> MlxkError:
+    """What a generation that failed midway tells its client."""
+    if isinstance(error, MlxkError):
+        return error
+    return InternalError(f"generation failed: {type(error).__name__}: {error}")
+
+
+@contextmanager
+def _cancel_on_hang_up(request: Request, job: Job):
+    """Stop a job's generation if its client disconnects before the response starts.
+
+    A streamed response watches for that itself once it runs (Starlette); a client waiting
+    for a whole answer, or still queued, is only seen leaving by reading its connection.
+    """
+
+    async def watch():
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        job.cancel()
+
+    task = asyncio.create_task(watch())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 async def _collect(job: Job):
@@ -84,9 +124,11 @@ async def _collect(job: Job):
     while True:
         kind, value = await job.next()
         if kind == "end":
+            if final is None and job.cancelled.is_set():
+                raise Interrupted("the client disconnected")
             break
         if kind == "failed":
-            raise InternalError(f"generation failed: {value}")
+            raise _failure(value)
         texts[value.channel].append(value.text)
         if value.finish_reason is not None:
             final = value
@@ -102,8 +144,10 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
 
     @router.get("/health", response_model=api.Health)
     async def health():
+        worker_ok = manager.check_worker()
+        status = "loading" if manager.state == "loading" else "ok"
         return {
-            "status": "loading" if manager.state == "loading" else "ok",
+            "status": status if worker_ok else "degraded",
             "version": __version__,
             "model": manager.loaded_name,
             "state": manager.state,
@@ -112,6 +156,8 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
             "queued_requests": manager.queued,
             "memory_bytes": manager.loaded_bytes,
             "prompt_cache_bytes": manager.prompt_cache_bytes,
+            "generated_tokens": manager.metrics.generated_tokens,
+            "worker_restarts": manager.metrics.worker_restarts,
         }
 
     def _card(info) -> dict:
@@ -125,22 +171,50 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
             "loaded": info.name == manager.loaded_name,
         }
 
-    @router.get("/v1/models", response_model=api.ModelList)
+    # OpenAPI links (the listed ids feed the per-model route), for stateful API testing.
+    model_links = {
+        200: {
+            "description": "The cached models mlx-lm can run",
+            "links": {
+                "GetFirstModel": {
+                    "operationId": "get_model",
+                    "parameters": {"model_id": "$response.body#/data/0/id"},
+                }
+            },
+        }
+    }
+
+    @router.get("/v1/models", response_model=api.ModelList, responses=model_links)
     async def list_models():
         infos = await asyncio.to_thread(
             lambda: [describe(repo) for repo in scan(settings.hub_cache)]
         )
         return {"object": "list", "data": [_card(i) for i in infos if i.runnable]}
 
-    @router.get("/v1/models/{model_id:path}", response_model=api.ModelCard, responses=ERRORS)
-    async def get_model(model_id: Annotated[str, Path(pattern=SPEC_PATTERN)]):
+    @router.get(
+        "/v1/models/{model_id:path}",
+        response_model=api.ModelCard,
+        responses=ERRORS,
+        operation_id="get_model",
+    )
+    async def get_model(
+        # parse_spec checks the pattern (with its lookahead, which FastAPI cannot run)
+        model_id: Annotated[
+            str,
+            Path(max_length=MAX_NAME_LENGTH + 65, json_schema_extra={"pattern": SPEC_PATTERN}),
+        ],
+    ):
         resolved = resolve(settings.hub_cache, model_id)
         info = describe(resolved.repo, resolved.snapshot)
         if not info.runnable:
             raise ModelNotFound(f"{info.name} is cached but cannot be served: {info.reason}")
         return _card(info)
 
-    @router.post("/v1/chat/completions", response_model=api.ChatCompletion, responses=ERRORS)
+    @router.post(
+        "/v1/chat/completions",
+        response_model=api.ChatCompletion,
+        responses={**ERRORS, **STREAMED},
+    )
     async def chat_completions(body: api.ChatCompletionRequest, request: Request):
         messages = [
             {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
@@ -151,15 +225,22 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
         mode = body.reasoning_format or settings.extra.get("reasoning_format", "separate")
         params["split_reasoning"] = True
         job = await manager.start(GenerationRequest(body.model, messages, None, params))
-        prepared = await _first(job)
-        ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        if body.stream:
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            events = _chat_events(
-                job, prepared.model, ident, created, mode, include_usage, settings.keepalive_seconds
-            )
-            return _streaming(events, job)
-        answer, reasoning, final = await _collect(job)
+        with _cancel_on_hang_up(request, job):
+            prepared = await _first(job)
+            ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+            if body.stream:
+                include_usage = bool(body.stream_options and body.stream_options.include_usage)
+                events = _chat_events(
+                    job,
+                    prepared.model,
+                    ident,
+                    created,
+                    mode,
+                    include_usage,
+                    settings.keepalive_seconds,
+                )
+                return _streaming(events, job)
+            answer, reasoning, final = await _collect(job)
         message = {"role": "assistant", "content": answer}
         if reasoning and mode == "separate":
             message.update(reasoning=reasoning, reasoning_content=reasoning)
@@ -182,22 +263,23 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
             "timings": _timings(final),
         }
 
-    @router.post("/v1/completions", response_model=api.Completion, responses=ERRORS)
+    @router.post("/v1/completions", response_model=api.Completion, responses={**ERRORS, **STREAMED})
     async def completions(body: api.CompletionRequest, request: Request):
         prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
         params = _sampling(body)
         params["max_tokens"] = body.max_tokens
         params["split_reasoning"] = False
         job = await manager.start(GenerationRequest(body.model, None, prompt, params))
-        prepared = await _first(job)
-        ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-        if body.stream:
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            events = _completion_events(
-                job, prepared.model, ident, created, include_usage, settings.keepalive_seconds
-            )
-            return _streaming(events, job)
-        answer, _, final = await _collect(job)
+        with _cancel_on_hang_up(request, job):
+            prepared = await _first(job)
+            ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+            if body.stream:
+                include_usage = bool(body.stream_options and body.stream_options.include_usage)
+                events = _completion_events(
+                    job, prepared.model, ident, created, include_usage, settings.keepalive_seconds
+                )
+                return _streaming(events, job)
+            answer, _, final = await _collect(job)
         return {
             "id": ident,
             "object": "text_completion",
@@ -239,7 +321,7 @@ async def _chunks(job: Job, keepalive: float):
         if kind == "end":
             return
         if kind == "failed":
-            raise InternalError(f"generation failed: {value}")
+            raise _failure(value)
         yield value
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN
 
-# Fields OpenAI defines that mlxk does not implement: a request that sets them gets a 400
-# naming the field, never a silent ignore.
+# Fields OpenAI defines that mlxk does not implement: a request that turns them on gets a
+# 400 naming the field, never a silent ignore (their "off" values are accepted: OffFields).
 UNSUPPORTED_FIELDS = (
     "tools",
     "tool_choice",
@@ -32,7 +32,13 @@ UNSUPPORTED_FIELDS = (
     "echo",
     "best_of",
     "service_tier",
+    "store",
 )
+
+
+class ResponseFormatText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
 
 
 class TextPart(BaseModel):
@@ -55,24 +61,64 @@ class ChatMessage(BaseModel):
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    include_usage: bool = False
+    include_usage: Bool = False
 
 
-class SamplingFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# JSON's true is not the number 1, nor 1.5 a token count: numbers and flags are strict
+# (an integral 3.0 is a JSON Schema integer, and is taken: see SamplingFields).
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+Off = Annotated[list, Field(max_length=0)]  # only the empty list: the feature unused
+Nothing = Annotated[dict, Field(max_length=0)]
+
+
+class OffFields(BaseModel):
+    """Fields mlxk does not implement, declared with only their "off" values, which real
+    clients send by default (``null``, ``false``, ``[]``, ``"none"``, ``{"type": "text"}``):
+    those are the default, anything else is a 400 naming the field."""
+
+    tools: Off | None = None
+    tool_choice: Literal["none", "auto"] | None = None
+    functions: Off | None = None
+    function_call: Literal["none", "auto"] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormatText | None = None
+    logprobs: Literal[False] | None = None
+    top_logprobs: Literal[0] | None = None
+    logit_bias: Nothing | None = None
+    audio: None = None
+    modalities: list[Literal["text"]] | None = None
+    prediction: None = None
+    web_search_options: None = None
+    suffix: Literal[""] | None = None
+    echo: Literal[False] | None = None
+    best_of: Literal[1] | None = None
+    service_tier: Literal["auto", "default"] | None = None
+    store: Literal[False] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class SamplingFields(OffFields):
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
     model: str = Field(min_length=1, max_length=MAX_NAME_LENGTH + 65, pattern=SPEC_PATTERN)
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    seed: int | None = None
-    repetition_penalty: float | None = Field(default=None, gt=0, le=10)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    max_tokens: Int | None = Field(default=None, ge=1)
+    temperature: Float | None = Field(default=None, ge=0, le=2)
+    top_p: Float | None = Field(default=None, gt=0, le=1)
+    seed: Int | None = None
+    repetition_penalty: Float | None = Field(default=None, gt=0, le=10)
+    frequency_penalty: Float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: Float | None = Field(default=None, ge=-2, le=2)
     stop: str | list[str] | None = None
-    stream: bool = False
+    stream: Bool = False
     stream_options: StreamOptions | None = None
-    n: int | None = Field(default=None, ge=1, le=1)
+    n: Int | None = Field(default=None, ge=1, le=1)
     user: str | None = None
+
+    @field_validator("max_tokens", "seed", "n", mode="before")
+    @classmethod
+    def _integral(cls, value):
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
     def stop_list(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -82,7 +128,13 @@ class SamplingFields(BaseModel):
 
 class ChatCompletionRequest(SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: Int | None = Field(default=None, ge=1)
+
+    @field_validator("max_completion_tokens", mode="before")
+    @classmethod
+    def _integral_max(cls, value):
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
     reasoning_format: Literal["separate", "hidden", "inline"] | None = None
 
 
@@ -169,7 +221,7 @@ class ModelList(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "loading"]
+    status: Literal["ok", "loading", "degraded"]
     version: str
     model: str | None
     state: Literal["idle", "loading", "ready"]
@@ -178,6 +230,8 @@ class Health(BaseModel):
     pid: int
     memory_bytes: int
     prompt_cache_bytes: int | None = None
+    generated_tokens: int | None = None
+    worker_restarts: int | None = None
 
 
 class ErrorDetail(BaseModel):

@@ -2,7 +2,12 @@
 
 SIGINT or SIGTERM to the supervisor is passed to the child as SIGTERM (uvicorn then
 drains open requests); after a grace period the child is killed. The supervisor exits
-only when the child has, so no orphan keeps the port.
+only when the child has, so no orphan keeps the port; and if the supervisor itself is
+killed, the child follows it (``exit_with_parent``). A child that could not start at
+all (exit 78) is not restarted: nothing about a second try would differ.
+
+The child is started so that the working directory is not on its import path: a
+``queue.py`` lying where the user starts the server must not be imported.
 """
 
 from __future__ import annotations
@@ -10,14 +15,30 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 RESTART_LIMIT = 5
 RESTART_WINDOW_S = 60.0
 GRACE_S = 10.0
+EXIT_CANNOT_START = 78
 
 
-def supervise(child_argv: list[str], *, log=print) -> int:
+def child_command(argv: list[str]) -> list[str]:
+    """``python -c …`` running mlxk with the working directory off ``sys.path``."""
+    import mlxk
+
+    root = str(Path(mlxk.__file__).resolve().parent.parent)
+    boot = (
+        "import sys; "
+        f"sys.path[:] = [p for p in sys.path if p not in ('', '.')] + [{root!r}]; "
+        "from mlxk.cli.main import main; sys.exit(main())"
+    )
+    return [sys.executable, "-c", boot, *argv]
+
+
+def supervise(child_argv: list[str], *, env: dict[str, str] | None = None, log=print) -> int:
     stopping = False
     child: subprocess.Popen | None = None
 
@@ -31,12 +52,12 @@ def supervise(child_argv: list[str], *, log=print) -> int:
     restarts: list[float] = []
     try:
         while True:
-            child = subprocess.Popen([sys.executable, "-m", "mlxk", *child_argv])
+            child = subprocess.Popen(child_command(child_argv), env=env)
             code = _wait(child, lambda: stopping)
-            if stopping:
+            if stopping or code == 0:
                 return 0
-            if code == 0:
-                return 0
+            if code == EXIT_CANNOT_START:
+                return 1  # the child said why, in one line
             now = time.monotonic()
             restarts = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
             if len(restarts) > RESTART_LIMIT:
@@ -60,3 +81,29 @@ def _wait(child: subprocess.Popen, stopping) -> int:
             if time.monotonic() > deadline:
                 child.kill()
                 return child.wait()
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Have this process get SIGTERM when ``parent_pid`` (the supervisor) dies.
+
+    Linux delivers it itself (``PR_SET_PDEATHSIG``); elsewhere a thread watches the
+    parent. A parent already gone by now means exiting at once.
+    """
+    import os
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="mlxk-parent-watch", daemon=True).start()

@@ -17,21 +17,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(settings):
-    """Yield the base URL of a real HTTP server running ``create_app(settings)``."""
-    import uvicorn
+def live_server(settings, prepare=None):
+    """Yield the base URL of a real HTTP server running ``create_app(settings)``.
 
+    ``prepare(app)``, if given, sees the app before it serves (tests inject faults there).
+    """
     from mlxk.server.app import create_app
+    from mlxk.server.serving import make_server
 
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
+    app = create_app(settings)
+    if prepare is not None:
+        prepare(app)
+    server = make_server(app, "127.0.0.1", port, log_level="warning")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

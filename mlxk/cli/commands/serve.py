@@ -1,10 +1,24 @@
-"""``mlxk serve``: the OpenAI-compatible server (supervised by default)."""
+"""``mlxk serve``: the OpenAI-compatible server (supervised by default).
+
+Errors that restarting cannot heal (no such model, the port taken, an unreadable key
+file) are found before any server process starts, and reported once. The API key never
+travels on a command line, where every user of the machine could read it in ``ps``.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
+from pathlib import Path
+
+from mlxk.errors import AddressInUse, MlxkError, UsageError
+
+API_KEY_ENV = "MLXK_API_KEY"
+SUPERVISOR_ENV = "MLXK_SUPERVISOR_PID"
+# A child that could not start exits with this (EX_CONFIG): the supervisor does not retry.
+EXIT_CANNOT_START = 78
 
 
 def child_argv(args) -> list[str]:
@@ -21,11 +35,7 @@ def child_argv(args) -> list[str]:
         "--reasoning-format",
         args.reasoning_format,
     ]
-    for flag, value in (
-        ("--model", args.model),
-        ("--max-tokens", args.max_tokens),
-        ("--api-key", args.api_key),
-    ):
+    for flag, value in (("--model", args.model), ("--max-tokens", args.max_tokens)):
         if value is not None:
             argv += [flag, str(value)]
     argv += [
@@ -44,21 +54,81 @@ def child_argv(args) -> list[str]:
         argv.append("--metrics")
     for origin in args.cors_origin:
         argv += ["--cors-origin", origin]
+    for host in args.allowed_host:
+        argv += ["--allowed-host", host]
     if args.log_json:
         argv.append("--log-json")
     return argv
 
 
+def api_key(args, settings) -> str | None:
+    """The key from --api-key, --api-key-file or MLXK_API_KEY, in that order."""
+    if args.api_key:
+        return args.api_key
+    if args.api_key_file:
+        path = Path(args.api_key_file).expanduser()
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"cannot read the API key file {path}: {error}") from None
+        if not key:
+            raise UsageError(f"the API key file {path} is empty")
+        return key
+    return settings.api_key
+
+
+def preflight(args, settings) -> None:
+    """Refuse, once and at once, what no restart would fix."""
+    if args.model:
+        from mlxk.cache.info import resolve_runnable
+
+        resolve_runnable(settings.hub_cache, args.model)
+    check_port_free(args.host, args.port)
+
+
+def check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise AddressInUse(
+                f"cannot listen on {host}:{port}: {error.strerror or error}"
+                " (another server there? choose another --port)"
+            ) from None
+
+
 def execute(args, settings, sink) -> int:
+    key = api_key(args, settings)
     if args.supervise:
+        preflight(args, settings)
         from mlxk.server.supervisor import supervise
 
-        return supervise(child_argv(args), log=sink.note)
-    import uvicorn
+        env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
+        env[SUPERVISOR_ENV] = str(os.getpid())
+        if key:
+            env[API_KEY_ENV] = key
+        return supervise(child_argv(args), env=env, log=sink.note)
+    if settings.supervisor_pid:
+        from mlxk.server.supervisor import exit_with_parent
 
+        exit_with_parent(settings.supervisor_pid)
+    try:
+        preflight(args, settings)
+    except MlxkError as error:
+        if not settings.supervisor_pid:
+            raise
+        sink.error("serve", error)
+        return EXIT_CANNOT_START  # the supervisor must not try again
+    return _serve(args, settings, key, sink)
+
+
+def _serve(args, settings, key: str | None, sink) -> int:
     from mlxk.engine.memory import give_freed_heap_back
     from mlxk.server.app import ServerSettings, create_app
     from mlxk.server.logs import uvicorn_log_config
+    from mlxk.server.serving import make_server
     from mlxk.settings import parse_bytes
 
     server_settings = ServerSettings(
@@ -67,8 +137,9 @@ def execute(args, settings, sink) -> int:
         port=args.port,
         model=args.model,
         max_tokens=args.max_tokens,
-        api_key=args.api_key,
+        api_key=key,
         cors_origins=tuple(args.cors_origin),
+        allowed_hosts=tuple(args.allowed_host),
         log_json=args.log_json,
         extra={"reasoning_format": args.reasoning_format},
         max_concurrency=args.max_concurrency,
@@ -80,15 +151,21 @@ def execute(args, settings, sink) -> int:
         metrics=args.metrics,
     )
     give_freed_heap_back()  # before threads allocate: idle unload returns what it frees
-    uvicorn.run(
+    server = make_server(
         create_app(server_settings),
-        host=args.host,
-        port=args.port,
+        args.host,
+        args.port,
         log_level=args.log_level,
         log_config=uvicorn_log_config(args.log_level, args.log_json),
-        timeout_graceful_shutdown=5,
         access_log=False,  # mlxk logs each request itself, with its request id
     )
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits this way when it cannot bind or start
+        pass
+    code = 0 if server.started else EXIT_CANNOT_START
+    if code:
+        sink.note(f"mlxk serve: the server could not start on {args.host}:{args.port}")
     # The server has shut down cleanly (requests ended, models freed, worker joined). Skip
     # the interpreter's finalization: threads that used mlx run its thread-local
     # destructors as they end, and when one still runs while Python finalizes it takes the
@@ -96,4 +173,4 @@ def execute(args, settings, sink) -> int:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
