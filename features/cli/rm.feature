@@ -22,35 +22,39 @@ Feature: mlxk rm removes what was asked for and nothing else
 
   Scenario: Without a terminal and without --force nothing is removed
     # spec: CACHE-RM-CONFIRM
+    Given every file in the cache is recorded
     When I run "mlxk rm acme/Beta-Chat --json"
     Then the exit code is 1
     And the JSON error type is "confirmation_required"
     And the JSON field "data.requires_confirmation" is "True"
-    And the cache still has "acme/Beta-Chat" with 1 revision(s)
+    And every file in the cache is unchanged
 
   Scenario: --dry-run shows the plan and removes nothing
     # spec: CACHE-RM-PLAN
+    Given every file in the cache is recorded
     When I run "mlxk rm Alpha-Chat-4bit --dry-run --json"
     Then the exit code is 0
     And the JSON field "data.action" is "planned"
     And the JSON field "data.deleted_paths.0" is "models--mlx-community--Alpha-Chat-4bit"
-    And the cache still has "mlx-community/Alpha-Chat-4bit" with 1 revision(s)
+    And every file in the cache is unchanged
 
   Scenario: An ambiguous name removes nothing and lists the candidates
     # spec: CACHE-RM-AMBIGUOUS
+    Given every file in the cache is recorded
     When I run "mlxk rm Alpha --force --json"
     Then the exit code is 1
     And the JSON error type is "ambiguous_match"
     And the JSON field "error.matches" is "['mlx-community/Alpha-Base', 'mlx-community/Alpha-Chat-4bit']"
-    And the cache still has "mlx-community/Alpha-Base" with 2 revision(s)
+    And every file in the cache is unchanged
 
   Scenario Outline: A name that tries to leave the cache is refused
     # spec: CACHE-NAME-TRAVERSAL
     Given a file outside the cache at "precious/file.txt"
+    And every file in the cache is recorded
     When I run "mlxk rm <name> --force --json"
     Then the exit code is 1
     And the JSON error type is "invalid_model_name"
-    And the files outside the cache are untouched
+    And every file in the cache is unchanged
 
     Examples:
       | name                      |
@@ -62,10 +66,12 @@ Feature: mlxk rm removes what was asked for and nothing else
 
   Scenario: Removing one revision keeps the others and their shared blobs
     # spec: CACHE-RM-REVISION
+    Given every file in the cache is recorded
     When I remove revision 1 of "mlx-community/Alpha-Base" with "--force --json"
     Then the exit code is 0
     And the JSON field "data.action" is "delete_hash"
     And the cache still has "mlx-community/Alpha-Base" with 1 revision(s)
+    And the only files gone are revision 1 of "mlx-community/Alpha-Base" and its own blobs no other revision uses
 
   Scenario: In a terminal rm asks first and removes only on yes
     # spec: CACHE-RM-CONFIRM
