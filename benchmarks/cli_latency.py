@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlxk.cache.layout import write_repo
 from mlxk.testing.fixtures import Q4, mlx_model_files
-from mlxk.testing.hubcache import write_repo
 
 KINDS = ("llama-chat", "llama-base", "qwen3-think", "harmony")
 

@@ -150,6 +150,32 @@ def test_a_server_sets_the_decode_threads_unless_the_user_set_them(snapshot):
     assert ours["blas_threads"] == 1
 
 
+DEMO_PROBE = r"""
+import io, json, sys
+from mlxk.cli.main import main
+from mlxk.engine.blas import use_fast_blas
+code = main(["demo", "--json"], stdout=io.StringIO(), stderr=io.StringIO())
+choice = use_fast_blas()  # cached: the choice the demo's own first call made
+print(json.dumps({"code": code, "path": choice.path, "reason": choice.reason}))
+"""
+
+
+# spec: SCALE-BLAS
+def test_the_demo_binds_the_fast_blas_before_building_its_model(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLXK_", "HF_"))}
+    env.update(HOME=str(tmp_path), HF_HOME=str(tmp_path / "hf"))  # its first run: no model yet
+    proc = subprocess.run(
+        [sys.executable, "-c", DEMO_PROBE], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["code"] == 0
+    if bundles_reference_blas():
+        assert found["path"] and "openblas" in found["path"], found["reason"]
+    else:
+        assert found["reason"] == "mlx's own BLAS"
+
+
 def drive(decode_threads: DecodeThreads, batch: int, seconds_on: dict, steps: int) -> list:
     """``steps`` decode steps of ``batch`` sequences, each taking what ``seconds_on``
     gives for the thread count chosen; the counts chosen."""

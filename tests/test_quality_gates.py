@@ -84,6 +84,18 @@ def test_only_engine_and_testing_import_mlx_at_all():
     assert not offenders, offenders
 
 
+def test_shipped_code_never_imports_the_test_builders():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("mlxk/testing/"):
+            continue
+        for name in _imports(path):
+            if name == "mlxk.testing" or name.startswith("mlxk.testing."):
+                offenders.append(f"{rel} imports {name}")
+    assert not offenders, offenders
+
+
 def test_mlxk_list_loads_no_heavy_module(tmp_path):
     probe = (
         "import sys\n"

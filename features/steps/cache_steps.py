@@ -72,8 +72,8 @@ HEALTHY_KINDS = {
 
 def write_model(hub: Path, name: str, kind: str, salt: str = "") -> str:
     """Write a tiny real model as ``name``; returns the commit of the new snapshot."""
+    from mlxk.cache.layout import commit_hash_for, write_repo
     from mlxk.testing import fixtures
-    from mlxk.testing.hubcache import commit_hash_for, write_repo
 
     key, quant = HEALTHY_KINDS[kind]
     files = fixtures.mlx_model_files(key, getattr(fixtures, quant) if quant else None)

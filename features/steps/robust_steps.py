@@ -28,9 +28,9 @@ STRICT_TEMPLATE = (
 @pytest.fixture(scope="session")
 def strict_server(tmp_path_factory):
     """A server whose cache also holds a model with a Mistral-style strict template."""
+    from mlxk.cache.layout import write_repo
+    from mlxk.engine.scripted.templates import LLAMA3
     from mlxk.testing import fixtures
-    from mlxk.testing.hubcache import write_repo
-    from mlxk.testing.templates import LLAMA3
 
     hub = tmp_path_factory.mktemp("strict-cache") / "hub"
     fixtures.build_cache(hub, ["mlx-community/TinyLlama-Chat-4bit", "mlx-community/TinyLlama-Base"])

@@ -36,8 +36,8 @@ MODELS_SHOWN = """() => {
 
 @pytest.fixture(scope="session")
 def web_hub(tmp_path_factory):
+    from mlxk.cache.layout import write_repo
     from mlxk.testing import fixtures
-    from mlxk.testing.hubcache import write_repo
 
     hub = tmp_path_factory.mktemp("web-cache") / "hub"
     for name, (key, quant) in WEB_MODELS.items():

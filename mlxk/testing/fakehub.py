@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
-from mlxk.testing.hubcache import (
+from mlxk.cache.layout import (
     commit_hash_for,
     etag_for,
     git_blob_id,

@@ -1,8 +1,8 @@
 """The standard fixture cache: healthy tiny models of every kind, plus broken repos.
 
-``build_cache(hub)`` lays them all into ``hub``; tests and ``mlxk demo`` share it.
+``build_cache(hub)`` lays them all into ``hub``, for the tests.
 Every healthy model is real: ``mlx_lm.load`` loads it and greedy decoding prints the
-script in :mod:`mlxk.testing.models`.
+script in :mod:`mlxk.engine.scripted.models`.
 """
 
 from __future__ import annotations
@@ -12,37 +12,13 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from mlxk.testing.hubcache import CachedRepo, lfs_pointer, write_repo
-from mlxk.testing.models import CATALOGUE, Quant, build_files, mxfp4_supported
+from mlxk.cache.layout import WrittenRepo, lfs_pointer, write_repo
+from mlxk.engine.scripted.models import Quant, build_files, mxfp4_supported
+from mlxk.engine.scripted.repo import mlx_model_files, readme
 
 Q4 = Quant(bits=4, group_size=64)
 Q8 = Quant(bits=8, group_size=64)
 MXFP4 = Quant(bits=4, group_size=32, mode="mxfp4")
-
-
-def readme(
-    *, library: str | None, tags: list[str], base_model: str | None = None, body: str = ""
-) -> bytes:
-    lines = ["---"]
-    if library:
-        lines.append(f"library_name: {library}")
-    lines.append("license: apache-2.0")
-    if base_model:
-        lines.append(f"base_model: {base_model}")
-    if tags:
-        lines.append("tags:")
-        lines += [f"- {t}" for t in tags]
-    lines.append("pipeline_tag: text-generation")
-    lines += ["---", "", body or "A tiny scripted model built by mlxk for tests and demos.", ""]
-    return "\n".join(lines).encode()
-
-
-def mlx_model_files(
-    key: str, quant: Quant | None = None, shards: int = 1, *, tags=("mlx",)
-) -> dict[str, bytes]:
-    files = dict(build_files(key, quant, shards))
-    files["README.md"] = readme(library="mlx", tags=list(tags), body=CATALOGUE[key].description)
-    return files
 
 
 def _small_context_model(key: str = "llama-chat") -> dict[str, bytes]:
@@ -144,13 +120,13 @@ def standard_repos() -> dict[str, Builder]:
     return repos
 
 
-def write_partial(hub: Path) -> CachedRepo:
+def write_partial(hub: Path) -> WrittenRepo:
     files = mlx_model_files("llama-chat", Q4)
     weights = files.pop("model.safetensors")
     return write_repo(hub, PARTIAL_REPO, files, incomplete={"model.safetensors": weights})
 
 
-def build_cache(hub: Path, names: list[str] | None = None) -> dict[str, CachedRepo]:
+def build_cache(hub: Path, names: list[str] | None = None) -> dict[str, WrittenRepo]:
     """Write the standard repos (or just ``names``) into ``hub``."""
     hub.mkdir(parents=True, exist_ok=True)
     repos = standard_repos()

@@ -18,10 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxk.testing import templates
-from mlxk.testing.hubcache import CachedRepo, write_repo
-from mlxk.testing.models import LLAMA3, family_tokens
-from mlxk.testing.tokenizer import tokenizer_config
+from mlxk.cache.layout import WrittenRepo, write_repo
+from mlxk.engine.scripted import templates
+from mlxk.engine.scripted.models import LLAMA3, family_tokens
+from mlxk.engine.scripted.tokenizer import tokenizer_config
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def _printable_ids(tokens) -> frozenset[int]:
     )
 
 
-def write_synthetic(hub: Path, preset: str, *, dtype: str = "float32") -> tuple[str, CachedRepo]:
+def write_synthetic(hub: Path, preset: str, *, dtype: str = "float32") -> tuple[str, WrittenRepo]:
     """Write the ``preset`` model into ``hub``; returns its name and where it landed."""
     name = f"mlxk-bench/Synthetic-{preset}-{dtype}"
     return name, write_repo(hub, name, synthetic_files(preset, dtype=dtype))

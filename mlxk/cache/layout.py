@@ -66,7 +66,7 @@ def lfs_pointer(content: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class CachedRepo:
+class WrittenRepo:
     repo_id: str
     repo_dir: Path
     commit: str
@@ -86,7 +86,7 @@ def write_repo(
     mtime: float | None = None,
     incomplete: Mapping[str, bytes] | None = None,
     record_tree: bool = True,
-) -> CachedRepo:
+) -> WrittenRepo:
     """Write one revision of ``repo_id``; returns where it landed.
 
     ``incomplete`` files are left as ``blobs/<etag>.incomplete`` with no snapshot link,
@@ -123,4 +123,4 @@ def write_repo(
     if mtime is not None:
         for p in (snapshot, repo_dir):
             os.utime(p, (mtime, mtime))
-    return CachedRepo(repo_id, repo_dir, commit)
+    return WrittenRepo(repo_id, repo_dir, commit)

@@ -4,7 +4,7 @@ Each :class:`TinyModel` names an architecture, a tokenizer family (its special t
 and chat template) and the *scripts* it follows under greedy decoding. Building one
 gives the files of a real MLX model directory (``config.json``, ``model.safetensors``,
 ``tokenizer.json``, ``tokenizer_config.json``, ``generation_config.json``, README with
-front matter), ready to be laid into an HF cache by :mod:`mlxk.testing.hubcache`.
+front matter), ready to be laid into an HF cache by :mod:`mlxk.cache.layout`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,16 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 
-from mlxk.testing import templates
-from mlxk.testing.tokenizer import tokenizer_config, train_tokenizer_json
-from mlxk.testing.weights import Rule, Trigger, build_weights, model_config, quantize, unquantized
+from mlxk.engine.scripted import templates
+from mlxk.engine.scripted.tokenizer import tokenizer_config, train_tokenizer_json
+from mlxk.engine.scripted.weights import (
+    Rule,
+    Trigger,
+    build_weights,
+    model_config,
+    quantize,
+    unquantized,
+)
 
 
 @dataclass(frozen=True)
