@@ -1,8 +1,9 @@
 """Suite-wide isolation: no test may see or touch the user's real home or HF cache.
 
-Before anything is imported, HOME and every Hugging Face location point into a fresh
-temporary directory, and HF_ENDPOINT points at a closed loopback port, so a stray
-download fails at once instead of reaching the network.
+Before anything is imported, every HF_*/MLXK_* variable of the caller's environment is
+cleared, HOME and every Hugging Face location point into a fresh temporary directory,
+and HF_ENDPOINT points at a closed loopback port, so a stray download fails at once
+instead of reaching the network.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from pathlib import Path
 
 REAL_HOME = Path(os.path.expanduser("~")).resolve()
 _SANDBOX = Path(tempfile.mkdtemp(prefix="mlxk-suite-"))
-for _key in (
-    "HF_HUB_CACHE",
-    "HUGGINGFACE_HUB_CACHE",
-    "XDG_CACHE_HOME",
-    "HF_TOKEN",
-    "HUGGING_FACE_HUB_TOKEN",
-):
-    os.environ.pop(_key, None)
+# Whatever the caller's shell sets for Hugging Face or mlxk (HF_HUB_OFFLINE=1, a token, a
+# cache elsewhere, MLXK_BLAS, MLXK_MEMORY_LIMIT, …) would change what the suite sees.
+# Kept: how to find a browser, which is not mlxk's behaviour.
+_KEEP = {"MLXK_CHROMIUM"}
+for _key in list(os.environ):
+    if _key.startswith(("HF_", "HUGGINGFACE_", "HUGGING_FACE_", "MLXK_")) and _key not in _KEEP:
+        del os.environ[_key]
+os.environ.pop("XDG_CACHE_HOME", None)
 os.environ.update(
     {
         "HOME": str(_SANDBOX / "home"),

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from mlxk.settings import Settings
 
 
@@ -39,3 +41,33 @@ def test_hf_home_and_hub_cache_are_honoured_in_that_order(tmp_path):
     assert home_only.hub_cache == tmp_path / "a" / "hub"
     neither = Settings.from_environ({"HOME": str(tmp_path)})
     assert neither.hub_cache == tmp_path / ".cache" / "huggingface" / "hub"
+
+
+# spec: FND-ISOLATION
+@pytest.mark.slow
+def test_the_suite_ignores_the_callers_hugging_face_and_mlxk_settings(tmp_path):
+    """People who keep their machine offline set HF_HUB_OFFLINE=1 in their shell; the
+    suite's pull scenarios talk to its own loopback hub and must pass all the same."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(tmp_path / "elsewhere"),
+        "HF_TOKEN": "hf_not_a_real_token",
+        "MLXK_MEMORY_LIMIT": "1KB",
+        "MLXK_BLAS": "off",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "features", "-k", "pull"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout.splitlines()[-1]
+    assert not (tmp_path / "elsewhere").exists()

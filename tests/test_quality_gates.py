@@ -123,3 +123,13 @@ def test_ruff_is_clean():
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    readme = (ROOT / "README.md").read_text()
+    blocks = [b.strip() for b in readme.split("```sh")[1:3]]
+    first, second = (b.split("```")[0].strip() for b in blocks)
+    assert "mlxk demo" in first and "pip install" in first
+    assert second == "./test"
+    ci = [ln for ln in (ROOT / ".ci/run").read_text().splitlines() if not ln.startswith("#")]
+    assert "exec ./test" in ci

@@ -73,6 +73,7 @@ Feature: One bad request, client or signal never takes the server down
     And the server process grew by less than 100 MB
     And the server process answers a normal request
 
+  @slow
   Scenario: A flood of half-sent headers leaves /health reachable
     # spec: SRV-SLOW-CLIENTS
     Given the standard fixture cache
