@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 
 from mlxk.engine.blas import DecodeThreads
-from mlxk.server.manager import GenerationRequest, ModelManager
+from mlxk.engine.request import SamplingRequest
+from mlxk.server.jobs import Ended, GenerationRequest, Piece, Ready
+from mlxk.server.manager import ModelManager
 from mlxk.testing.synthetic import write_synthetic
 
 
@@ -47,16 +49,16 @@ def serve(hub, name: str, decode_threads: DecodeThreads, clients: int, max_token
 
         async def one(i: int) -> int:
             messages = [{"role": "user", "content": f"story {i}"}]
-            params = {"max_tokens": max_tokens, "temperature": 0.0}
-            job = await manager.start(GenerationRequest(name, messages, None, params))
+            sampling = SamplingRequest(max_tokens=max_tokens, temperature=0.0)
+            job = await manager.start(GenerationRequest(name, messages, None, sampling))
             tokens = 0
             while True:
-                kind, value = await job.next(timeout=60)
-                if kind == "end":
+                event = await job.next(timeout=60)
+                if isinstance(event, Ended):
                     return tokens
-                assert kind in ("ready", "chunk"), (kind, value)
-                if kind == "chunk" and value.usage is not None:
-                    tokens = value.usage.completion_tokens
+                assert isinstance(event, (Ready, Piece)), event
+                if isinstance(event, Piece) and event.chunk.usage is not None:
+                    tokens = event.chunk.usage.completion_tokens
 
         try:
             return await asyncio.gather(*(one(i) for i in range(clients)))

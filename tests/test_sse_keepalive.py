@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from mlxk.server.manager import Job
-from mlxk.server.routes import _chat_events
+from mlxk.server.jobs import END, Job
+from mlxk.server.sse import chat_events
 
 
 def test_a_silent_generation_gets_keepalive_comments_then_ends_normally():
@@ -21,10 +21,10 @@ def test_a_silent_generation_gets_keepalive_comments_then_ends_normally():
 
         async def finish_later():
             await asyncio.sleep(0.35)
-            await queue.put(("end", None))
+            await queue.put(END)
 
         asyncio.get_running_loop().create_task(finish_later())
-        events = _chat_events(job, "m", "chatcmpl-x", 0, "separate", False, keepalive=0.1)
+        events = chat_events(job, "m", "chatcmpl-x", 0, "separate", False, keepalive=0.1)
         return [event async for event in events]
 
     events = asyncio.run(scenario())

@@ -27,6 +27,7 @@ Feature: Bad requests get OpenAI-shaped 4xx errors and the server carries on
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "n": 2} | unsupported_parameter |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}} | unsupported_parameter |
       | {"model": "../../etc/passwd", "messages": [{"role": "user", "content": "x"}]}              | invalid_model_name    |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "seed": 7, "temperature": 0.8} | unsupported_parameter |
 
   Scenario: An unsupported field names the parameter
     # spec: SRV-UNSUPPORTED
@@ -47,7 +48,7 @@ Feature: Bad requests get OpenAI-shaped 4xx errors and the server carries on
     # spec: SRV-OFF-VALUES
     When I POST to "/v1/chat/completions":
       """
-      {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "Hi there"}], "tools": [], "tool_choice": "none", "functions": null, "parallel_tool_calls": false, "response_format": {"type": "text"}, "logprobs": false, "top_logprobs": 0, "logit_bias": {}, "n": 1, "seed": null, "stop": null, "user": null, "store": false, "service_tier": "auto", "modalities": ["text"], "audio": null, "stream": false, "stream_options": null}
+      {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "Hi there"}], "tools": [], "tool_choice": "none", "functions": null, "parallel_tool_calls": false, "response_format": {"type": "text"}, "logprobs": false, "top_logprobs": 0, "logit_bias": {}, "n": 1, "seed": 7, "stop": null, "user": null, "store": false, "service_tier": "auto", "modalities": ["text"], "audio": null, "stream": false, "stream_options": null}
       """
     Then the HTTP status is 200
     And the JSON body field "choices.0.message.content" is "Hello! I am a tiny test model, happy to help."

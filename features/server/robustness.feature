@@ -89,3 +89,9 @@ Feature: One bad request, client or signal never takes the server down
     And I start a long stream from it and send SIGTERM after 3 chunks
     Then the stream ended with an error event and "data: [DONE]" and a complete chunked body
     And it exits with code 0 within 20 seconds
+
+  Scenario: A message's name reaches the model's chat template
+    # spec: SRV-MESSAGE-NAME
+    Given a running server with a model whose chat template refuses conversations that start with the assistant
+    When the openai client, as "alice", asks "acme/Named-Chat": "Hi there"
+    Then the prompt counted more tokens than the same message without a name

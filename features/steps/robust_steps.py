@@ -25,6 +25,20 @@ STRICT_TEMPLATE = (
 )
 
 
+# Like templates that address a participant by name: the name goes into the prompt.
+NAMED_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
+    "{%- if message.get('name') %}{{- message['name'] + ': ' }}{%- endif %}"
+    "{{- message['content'] | trim }}{{- '<|eot_id|>' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+    "{%- endif %}"
+)
+
+
 @pytest.fixture(scope="session")
 def strict_server(tmp_path_factory):
     """A server whose cache also holds a model with a Mistral-style strict template."""
@@ -39,6 +53,11 @@ def strict_server(tmp_path_factory):
     tokenizer_config["chat_template"] = STRICT_TEMPLATE + LLAMA3
     files["tokenizer_config.json"] = json.dumps(tokenizer_config).encode()
     write_repo(hub, "acme/Strict-Chat", files)
+    named = fixtures.mlx_model_files("llama-chat", fixtures.Q4)
+    tokenizer_config = json.loads(named["tokenizer_config.json"])
+    tokenizer_config["chat_template"] = NAMED_TEMPLATE
+    named["tokenizer_config.json"] = json.dumps(tokenizer_config).encode()
+    write_repo(hub, "acme/Named-Chat", named)
     with live_server(ServerSettings(hub_cache=hub)) as url:
         yield url
 
@@ -304,3 +323,23 @@ def got_500(world):
     response = world["http"]
     assert response.status_code == 500, response.text
     assert response.json()["error"]["code"] == "internal_error"
+
+
+@when(parsers.parse('the openai client, as "{name}", asks "{model}": "{text}"'))
+def ask_as(world, model, name, text):
+    import openai
+
+    client = openai.OpenAI(base_url=world["url"] + "/v1", api_key="unused", max_retries=0)
+    named = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": text, "name": name}], max_tokens=1
+    )
+    plain = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": text}], max_tokens=1
+    )
+    world["prompt_tokens"] = (named.usage.prompt_tokens, plain.usage.prompt_tokens)
+
+
+@then("the prompt counted more tokens than the same message without a name")
+def named_prompt_longer(world):
+    named, plain = world["prompt_tokens"]
+    assert named > plain, (named, plain)

@@ -553,13 +553,18 @@ def has_timings(world):
     parsers.parse("the metrics report {count:d} completed request and {tokens:d} completion tokens")
 )
 def metrics_report(world, count, tokens):
+    from prometheus_client.parser import text_string_to_metric_families
+
     text = world["http"].text
-    values = dict(
-        line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
-    )
-    assert int(values["mlxk_requests_completed_total"]) == count, text
-    assert int(values["mlxk_completion_tokens_total"]) == tokens, text
-    assert values['mlxk_time_to_first_token_seconds_bucket{le="+Inf"}'] == str(count)
+    samples = {
+        (sample.name, sample.labels.get("le")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("mlxk_requests_completed_total", None)] == count, text
+    assert samples[("mlxk_completion_tokens_total", None)] == tokens, text
+    assert samples[("mlxk_time_to_first_token_seconds_bucket", "+Inf")] == count, text
+    assert samples[("mlxk_time_to_first_token_seconds_count", None)] == count, text
 
 
 def _streams_then_fourth(world, standard_hub, count, model, fourth):

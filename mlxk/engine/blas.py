@@ -31,6 +31,7 @@ import functools
 import os
 import statistics
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -197,6 +198,42 @@ class DecodeThreads:
             self._seconds[key] = deque(maxlen=self.WINDOW)
         self._seconds[key].append(seconds)
         self._steps[batch] = self._steps.get(batch, 0) + 1
+
+
+class DecodeStepTimer:
+    """Sets the BLAS threads before each batch step and feeds :class:`DecodeThreads`.
+
+    Each decode step is timed from its start to the next one's, so what the thread count
+    does to the rest of the loop (delivering the tokens, the event loop on the other
+    cores) counts too. Not timed: a step that took in a new request, and the first decode
+    step after a prefill, which computes two tokens (the one it returns and, ahead, the
+    next).
+    """
+
+    def __init__(self, threads: DecodeThreads | None):
+        self.threads = threads
+        self._set: int | None = None
+        self._timed: tuple[int, int, float] | None = None  # batch, threads, start
+        self._decoded_last = False
+
+    def before_step(self, decoding: int, prefilling: bool) -> None:
+        if self.threads is None:
+            return
+        now = time.perf_counter()
+        if self._timed is not None and not prefilling:
+            batch, threads, started = self._timed
+            self.threads.record(batch, threads, now - started)
+        threads = self.threads.choose(decoding, prefilling=prefilling)
+        if threads != self._set:
+            set_threads(threads)
+            self._set = threads
+        steady = not prefilling and self._decoded_last
+        self._timed = (decoding, threads, now) if steady else None
+        self._decoded_last = not prefilling
+
+    def reset(self) -> None:
+        """The batch drained or failed: the next step starts a new series."""
+        self._timed, self._decoded_last = None, False
 
 
 @functools.lru_cache(maxsize=1)

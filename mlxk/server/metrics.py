@@ -1,65 +1,102 @@
-"""``GET /metrics`` in the Prometheus text format (only with ``--metrics``)."""
+"""What a server counts, and ``GET /metrics`` in the Prometheus text format (``--metrics``).
+
+Counters and histograms are cumulative from the server's start, through
+``prometheus_client`` (one registry per app, no global state); ``/health`` reads the
+same counts.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DECODE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000)
 
 
-def _histogram(name: str, help_text: str, samples: list[float], buckets) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-    for bound in buckets:
-        count = sum(1 for s in samples if s <= bound)
-        lines.append(f'{name}_bucket{{le="{bound}"}} {count}')
-    lines.append(f'{name}_bucket{{le="+Inf"}} {len(samples)}')
-    lines.append(f"{name}_sum {sum(samples):.6f}")
-    lines.append(f"{name}_count {len(samples)}")
-    return lines
+class Metrics:
+    """Counts kept by the model worker; each is only ever added to."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.completed = 0
+        self.errors = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.generated_tokens = 0  # every token decoded, for requests finished or cancelled
+        self.worker_restarts = 0
+        self.registry = CollectorRegistry()
+        self._ttft = Histogram(
+            "mlxk_time_to_first_token_seconds",
+            "Time to first token.",
+            buckets=TTFT_BUCKETS,
+            registry=self.registry,
+        )
+        self._decode = Histogram(
+            "mlxk_decode_tokens_per_second",
+            "Decode speed per request.",
+            buckets=DECODE_BUCKETS,
+            registry=self.registry,
+        )
+
+    def finished(self, chunk) -> None:
+        """A request's last chunk (``engine.generate.Chunk``): count it and its tokens."""
+        self.completed += 1
+        self.prompt_tokens += chunk.usage.prompt_tokens
+        self.completion_tokens += chunk.usage.completion_tokens
+        self._ttft.observe(chunk.timings.time_to_first_token_s)
+        self._decode.observe(chunk.timings.decode_tokens_per_s)
 
 
-def render(manager) -> str:
-    m = manager.metrics
-    counters = (
-        ("mlxk_requests_total", "Generation requests received.", m.requests),
-        ("mlxk_requests_completed_total", "Generations that finished.", m.completed),
-        ("mlxk_request_errors_total", "Requests that failed before generating.", m.errors),
-        ("mlxk_prompt_tokens_total", "Prompt tokens of finished requests.", m.prompt_tokens),
-        ("mlxk_completion_tokens_total", "Tokens generated.", m.completion_tokens),
-    )
-    lines: list[str] = []
-    for name, help_text, value in counters:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name} {value}"]
-    gauges = (
-        ("mlxk_queue_depth", "Requests waiting to join the batch.", manager.queued),
-        ("mlxk_active_requests", "Requests running or queued.", manager.active),
-        ("mlxk_model_memory_bytes", "Estimated bytes of the loaded model.", manager.loaded_bytes),
-        ("mlxk_prompt_cache_bytes", "Bytes held by the prompt cache.", manager.prompt_cache_bytes),
-    )
-    for name, help_text, value in gauges:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
-    lines += _histogram(
-        "mlxk_time_to_first_token_seconds",
-        "Time to first token.",
-        list(m.ttft_seconds),
-        TTFT_BUCKETS,
-    )
-    lines += _histogram(
-        "mlxk_decode_tokens_per_second",
-        "Decode speed per request.",
-        list(m.decode_tokens_per_s),
-        DECODE_BUCKETS,
-    )
-    return "\n".join(lines) + "\n"
+class _Collector:
+    """The manager's counts and gauges, read when /metrics is scraped."""
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def collect(self):
+        manager, m = self.manager, self.manager.metrics
+        counters = (
+            ("mlxk_requests", "Generation requests received.", m.requests),
+            ("mlxk_requests_completed", "Generations that finished.", m.completed),
+            ("mlxk_request_errors", "Requests that failed before generating.", m.errors),
+            ("mlxk_prompt_tokens", "Prompt tokens of finished requests.", m.prompt_tokens),
+            ("mlxk_completion_tokens", "Tokens of finished requests.", m.completion_tokens),
+            (
+                "mlxk_generated_tokens",
+                "Tokens decoded, cancelled requests too.",
+                m.generated_tokens,
+            ),
+        )
+        for name, help_text, value in counters:
+            yield CounterMetricFamily(name, help_text, value=value)
+        gauges = (
+            ("mlxk_queue_depth", "Requests waiting to join the batch.", manager.queued),
+            ("mlxk_active_requests", "Requests running or queued.", manager.active),
+            (
+                "mlxk_model_memory_bytes",
+                "Estimated bytes of the loaded model.",
+                manager.loaded_bytes,
+            ),
+            (
+                "mlxk_prompt_cache_bytes",
+                "Bytes held by the prompt cache.",
+                manager.prompt_cache_bytes,
+            ),
+        )
+        for name, help_text, value in gauges:
+            yield GaugeMetricFamily(name, help_text, value=value)
 
 
 def build_metrics_router(manager) -> APIRouter:
     router = APIRouter()
+    registry = manager.metrics.registry
+    registry.register(_Collector(manager))
 
-    @router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
+    @router.get("/metrics", include_in_schema=False)
     async def metrics():
-        return PlainTextResponse(render(manager), media_type="text/plain; version=0.0.4")
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

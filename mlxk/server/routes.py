@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import StreamingResponse
 
 from mlxk import __version__
 from mlxk.cache.info import describe
 from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN, resolve
 from mlxk.cache.scan import scan
-from mlxk.engine.reasoning import REASONING
-from mlxk.errors import InternalError, Interrupted, MlxkError, ModelNotFound
+from mlxk.engine.request import SamplingRequest
+from mlxk.errors import ModelNotFound, UnsupportedParameter
 from mlxk.server import schemas as api
-from mlxk.server.manager import GenerationRequest, Job, ModelManager
-
-REASONING_HEADER = "**[Reasoning]**\n\n"
-ANSWER_AFTER_REASONING = "\n\n---\n\n**[Answer]**\n\n"
+from mlxk.server.jobs import GenerationRequest, Job
+from mlxk.server.manager import ModelManager
+from mlxk.server.sse import (
+    ANSWER_AFTER_REASONING,
+    REASONING_HEADER,
+    chat_events,
+    collect,
+    completion_events,
+    first,
+    streaming,
+    timings_of,
+    usage_of,
+)
 
 ERRORS = {
     400: {"model": api.ErrorBody, "description": "Invalid request (OpenAI error body)"},
@@ -45,57 +51,37 @@ STREAMED = {
 }
 
 
-def _sampling(body: api.SamplingFields) -> dict:
-    params: dict = {"stop": body.stop_list(), "seed": body.seed}
-    for name in (
-        "temperature",
-        "top_p",
-        "repetition_penalty",
-        "frequency_penalty",
-        "presence_penalty",
-    ):
-        value = getattr(body, name)
-        if value is not None:
-            params[name] = value
-    return params
+def _sampling(body: api.SamplingFields, max_tokens: int | None, split: bool) -> SamplingRequest:
+    """The request's sampling settings; a seed is honoured only where nothing is random."""
+    if body.seed is not None and (body.temperature or 0) > 0:
+        # One random stream serves the whole batch, so a seed could not make a sampled
+        # answer repeatable: refused rather than accepted and dropped.
+        raise UnsupportedParameter(
+            "'seed' with temperature > 0 is not supported yet (greedy answers, temperature 0,"
+            " are repeatable without it)",
+            param="seed",
+        )
+    return SamplingRequest(
+        max_tokens=max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        repetition_penalty=body.repetition_penalty,
+        frequency_penalty=body.frequency_penalty,
+        presence_penalty=body.presence_penalty,
+        stop=body.stop_list(),
+        split_reasoning=split,
+    )
 
 
-def _timings(chunk) -> dict:
-    t = chunk.timings
-    return {
-        "prefill_tokens_per_s": round(t.prefill_tokens_per_s, 2),
-        "decode_tokens_per_s": round(t.decode_tokens_per_s, 2),
-        "time_to_first_token_s": round(t.time_to_first_token_s, 4),
-        "cached_tokens": chunk.usage.cached_tokens,
-        "peak_memory_bytes": t.peak_memory_bytes,
-    }
-
-
-def _usage(usage) -> dict:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-    }
-
-
-async def _first(job: Job):
-    kind, value = await job.next()
-    if kind == "end":  # cancelled before it started: its client left
-        raise Interrupted("the client disconnected")
-    if kind == "error":
-        if isinstance(value, MlxkError):
-            raise value
-        raise InternalError(f"the request failed: {value}")
-    return value
-
-
-def _failure(error: Exception) -> MlxkError:
-    """What a generation that failed midway tells its client."""
-    if isinstance(error, MlxkError):
-        return error
-    return InternalError(f"generation failed: {type(error).__name__}: {error}")
+def _messages(body: api.ChatCompletionRequest) -> list[dict]:
+    """Messages for the chat template; a ``name`` goes with its message, as templates read it."""
+    messages = []
+    for m in body.messages:
+        message = {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+        if m.name is not None:
+            message["name"] = m.name
+        messages.append(message)
+    return messages
 
 
 @contextmanager
@@ -116,27 +102,6 @@ def _cancel_on_hang_up(request: Request, job: Job):
         yield
     finally:
         task.cancel()
-
-
-async def _collect(job: Job):
-    texts = {"answer": [], REASONING: []}
-    final = None
-    while True:
-        kind, value = await job.next()
-        if kind == "end":
-            if final is None and job.cancelled.is_set():
-                raise Interrupted("the client disconnected")
-            break
-        if kind == "failed":
-            raise _failure(value)
-        texts[value.channel].append(value.text)
-        if value.finish_reason is not None:
-            final = value
-    return "".join(texts["answer"]), "".join(texts[REASONING]) or None, final
-
-
-def _sse(payload) -> str:
-    return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
 def build_router(settings, manager: ModelManager) -> APIRouter:
@@ -216,21 +181,15 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
         responses={**ERRORS, **STREAMED},
     )
     async def chat_completions(body: api.ChatCompletionRequest, request: Request):
-        messages = [
-            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-            for m in body.messages
-        ]
-        params = _sampling(body)
-        params["max_tokens"] = body.max_completion_tokens or body.max_tokens
+        sampling = _sampling(body, body.max_completion_tokens or body.max_tokens, split=True)
         mode = body.reasoning_format or settings.extra.get("reasoning_format", "separate")
-        params["split_reasoning"] = True
-        job = await manager.start(GenerationRequest(body.model, messages, None, params))
+        job = await manager.start(GenerationRequest(body.model, _messages(body), None, sampling))
         with _cancel_on_hang_up(request, job):
-            prepared = await _first(job)
+            prepared = await first(job)
             ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
             if body.stream:
                 include_usage = bool(body.stream_options and body.stream_options.include_usage)
-                events = _chat_events(
+                events = chat_events(
                     job,
                     prepared.model,
                     ident,
@@ -239,8 +198,8 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
                     include_usage,
                     settings.keepalive_seconds,
                 )
-                return _streaming(events, job)
-            answer, reasoning, final = await _collect(job)
+                return streaming(events, job)
+            answer, reasoning, final = await collect(job)
         message = {"role": "assistant", "content": answer}
         if reasoning and mode == "separate":
             message.update(reasoning=reasoning, reasoning_content=reasoning)
@@ -259,27 +218,25 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
                     "logprobs": None,
                 }
             ],
-            "usage": _usage(final.usage),
-            "timings": _timings(final),
+            "usage": usage_of(final.usage),
+            "timings": timings_of(final),
         }
 
     @router.post("/v1/completions", response_model=api.Completion, responses={**ERRORS, **STREAMED})
     async def completions(body: api.CompletionRequest, request: Request):
         prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-        params = _sampling(body)
-        params["max_tokens"] = body.max_tokens
-        params["split_reasoning"] = False
-        job = await manager.start(GenerationRequest(body.model, None, prompt, params))
+        sampling = _sampling(body, body.max_tokens, split=False)
+        job = await manager.start(GenerationRequest(body.model, None, prompt, sampling))
         with _cancel_on_hang_up(request, job):
-            prepared = await _first(job)
+            prepared = await first(job)
             ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
             if body.stream:
                 include_usage = bool(body.stream_options and body.stream_options.include_usage)
-                events = _completion_events(
+                events = completion_events(
                     job, prepared.model, ident, created, include_usage, settings.keepalive_seconds
                 )
-                return _streaming(events, job)
-            answer, _, final = await _collect(job)
+                return streaming(events, job)
+            answer, _, final = await collect(job)
         return {
             "id": ident,
             "object": "text_completion",
@@ -288,153 +245,8 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
             "choices": [
                 {"index": 0, "text": answer, "finish_reason": final.finish_reason, "logprobs": None}
             ],
-            "usage": _usage(final.usage),
-            "timings": _timings(final),
+            "usage": usage_of(final.usage),
+            "timings": timings_of(final),
         }
 
     return router
-
-
-def _streaming(events: AsyncIterator[str], job: Job) -> StreamingResponse:
-    async def guarded():
-        try:
-            async for event in events:
-                yield event
-        finally:
-            job.cancel()  # the client went away, or we are done: stop generating
-
-    return StreamingResponse(
-        guarded(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-async def _chunks(job: Job, keepalive: float):
-    """Yield chunks, or None when nothing came for ``keepalive`` seconds (prefill)."""
-    while True:
-        try:
-            kind, value = await job.next(timeout=keepalive)
-        except asyncio.TimeoutError:
-            yield None
-            continue
-        if kind == "end":
-            return
-        if kind == "failed":
-            raise _failure(value)
-        yield value
-
-
-class _Stream:
-    """The shared shape of both SSE streams: one choice, then finish, usage and [DONE]."""
-
-    def __init__(
-        self,
-        job: Job,
-        ident: str,
-        object_name: str,
-        created: int,
-        model: str,
-        include_usage: bool,
-        keepalive: float,
-    ):
-        self.job, self.ident, self.object, self.created = job, ident, object_name, created
-        self.model, self.include_usage, self.keepalive = model, include_usage, keepalive
-
-    def event(self, choice: dict | None, usage=None, timings=None) -> str:
-        payload = {
-            "id": self.ident,
-            "object": self.object,
-            "created": self.created,
-            "model": self.model,
-            "choices": [choice] if choice is not None else [],
-        }
-        if usage is not None:
-            payload["usage"] = usage
-        if timings is not None:
-            payload["timings"] = timings
-        return _sse(payload)
-
-    async def run(self, body, choice):
-        """``body(item)`` yields the choice payloads of one chunk; ``choice`` wraps them."""
-        final = None
-        try:
-            ready: list[str] = []  # events of chunks that arrived together: one write
-            async for item in _chunks(self.job, self.keepalive):
-                if item is None:
-                    yield ": keep-alive\n\n"
-                    continue
-                if item.finish_reason is not None:
-                    final = item
-                ready.extend(self.event(choice(part, None)) for part in body(item))
-                if ready and self.job.queue.empty():
-                    yield "".join(ready)
-                    ready.clear()
-            if ready:
-                yield "".join(ready)
-        except MlxkError as error:
-            yield _sse(
-                {
-                    "error": {
-                        "message": error.message,
-                        "type": error.kind.openai_type,
-                        "param": None,
-                        "code": error.code,
-                    }
-                }
-            )
-            yield "data: [DONE]\n\n"
-            return
-        reason = final.finish_reason if final else "stop"
-        yield self.event(choice(None, reason), timings=_timings(final) if final else None)
-        if self.include_usage and final is not None:
-            yield self.event(None, usage=_usage(final.usage))
-        yield "data: [DONE]\n\n"
-
-
-async def _chat_events(job, model, ident, created, mode, include_usage, keepalive):
-    stream = _Stream(job, ident, "chat.completion.chunk", created, model, include_usage, keepalive)
-    section = None
-
-    def body(item):
-        nonlocal section
-        if not item.text or (item.channel == REASONING and mode == "hidden"):
-            return
-        if item.channel == REASONING and mode != "inline":
-            yield {"reasoning": item.text, "reasoning_content": item.text}
-            return
-        prefix = ""
-        if mode == "inline" and item.channel != section:
-            prefix = (
-                REASONING_HEADER
-                if item.channel == REASONING
-                else (ANSWER_AFTER_REASONING if section == REASONING else "")
-            )
-        section = item.channel
-        yield {"content": prefix + item.text}
-
-    def choice(delta, finish):
-        return {
-            "index": 0,
-            "delta": delta if delta is not None else {},
-            "finish_reason": finish,
-            "logprobs": None,
-        }
-
-    yield stream.event(choice({"role": "assistant", "content": ""}, None))
-    async for event in stream.run(body, choice):
-        yield event
-
-
-async def _completion_events(job, model, ident, created, include_usage, keepalive):
-    stream = _Stream(job, ident, "text_completion", created, model, include_usage, keepalive)
-
-    def body(item):
-        if item.text:
-            yield item.text
-
-    def choice(text, finish):
-        return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
-
-    async for event in stream.run(body, choice):
-        yield event

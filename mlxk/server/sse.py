@@ -1,0 +1,223 @@
+"""Answers as OpenAI shapes them: Server-Sent Events of chunks, or one folded answer.
+
+A job's typed events (``mlxk.server.jobs``) become SSE ``data:`` lines in the OpenAI
+chunk shapes (role first, deltas, a finish chunk with timings, an optional usage chunk,
+``[DONE]``), with keep-alive comments while a prompt is prefilled; or they are folded into
+one answer. A failure midway ends a stream with an error event and ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi.responses import StreamingResponse
+
+from mlxk.engine.reasoning import REASONING
+from mlxk.errors import Interrupted, MlxkError
+from mlxk.server.jobs import Ended, Failed, Job, Piece, Prepared, Refused
+
+REASONING_HEADER = "**[Reasoning]**\n\n"
+ANSWER_AFTER_REASONING = "\n\n---\n\n**[Answer]**\n\n"
+
+
+def timings_of(chunk) -> dict:
+    """mlxk's ``timings`` extension of a response, from its last chunk."""
+    t = chunk.timings
+    return {
+        "prefill_tokens_per_s": round(t.prefill_tokens_per_s, 2),
+        "decode_tokens_per_s": round(t.decode_tokens_per_s, 2),
+        "time_to_first_token_s": round(t.time_to_first_token_s, 4),
+        "cached_tokens": chunk.usage.cached_tokens,
+        "peak_memory_bytes": t.peak_memory_bytes,
+    }
+
+
+def usage_of(counts) -> dict:
+    return {
+        "prompt_tokens": counts.prompt_tokens,
+        "completion_tokens": counts.completion_tokens,
+        "total_tokens": counts.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": counts.cached_tokens},
+    }
+
+
+async def first(job: Job) -> Prepared:
+    """Wait until the worker admitted the job; raise why it did not."""
+    event = await job.next()
+    if isinstance(event, Ended):  # cancelled before it started: its client left
+        raise Interrupted("the client disconnected")
+    if isinstance(event, Refused):
+        raise event.error
+    return event.prepared
+
+
+async def collect(job: Job):
+    """Fold a job's pieces: (answer, reasoning or None, last chunk)."""
+    texts: dict[str, list[str]] = {"answer": [], REASONING: []}
+    final = None
+    while True:
+        event = await job.next()
+        if isinstance(event, Ended):
+            if final is None and job.cancelled.is_set():
+                raise Interrupted("the client disconnected")
+            break
+        if isinstance(event, Failed):
+            raise event.error
+        chunk = event.chunk
+        texts[chunk.channel].append(chunk.text)
+        if chunk.finish_reason is not None:
+            final = chunk
+    return "".join(texts["answer"]), "".join(texts[REASONING]) or None, final
+
+
+def _sse(payload) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+def _error_event(error: MlxkError) -> str:
+    body = {
+        "message": error.message,
+        "type": error.kind.openai_type,
+        "param": None,
+        "code": error.code,
+    }
+    return _sse({"error": body})
+
+
+def streaming(events: AsyncIterator[str], job: Job) -> StreamingResponse:
+    async def guarded():
+        try:
+            async for event in events:
+                yield event
+        finally:
+            job.cancel()  # the client went away, or we are done: stop generating
+
+    return StreamingResponse(
+        guarded(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _chunks(job: Job, keepalive: float):
+    """Yield chunks, or None when nothing came for ``keepalive`` seconds (prefill)."""
+    while True:
+        try:
+            event = await job.next(timeout=keepalive)
+        except asyncio.TimeoutError:
+            yield None
+            continue
+        if isinstance(event, Ended):
+            return
+        if isinstance(event, Failed):
+            raise event.error
+        if isinstance(event, Piece):
+            yield event.chunk
+
+
+class _Stream:
+    """The shared shape of both SSE streams: one choice, then finish, usage and [DONE]."""
+
+    def __init__(
+        self,
+        job: Job,
+        ident: str,
+        object_name: str,
+        created: int,
+        model: str,
+        include_usage: bool,
+        keepalive: float,
+    ):
+        self.job, self.ident, self.object, self.created = job, ident, object_name, created
+        self.model, self.include_usage, self.keepalive = model, include_usage, keepalive
+
+    def event(self, choice: dict | None, usage=None, timings=None) -> str:
+        payload = {
+            "id": self.ident,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice] if choice is not None else [],
+        }
+        if usage is not None:
+            payload["usage"] = usage
+        if timings is not None:
+            payload["timings"] = timings
+        return _sse(payload)
+
+    async def run(self, body, choice):
+        """``body(item)`` yields the choice payloads of one chunk; ``choice`` wraps them."""
+        final = None
+        try:
+            ready: list[str] = []  # events of chunks that arrived together: one write
+            async for item in _chunks(self.job, self.keepalive):
+                if item is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                if item.finish_reason is not None:
+                    final = item
+                ready.extend(self.event(choice(part, None)) for part in body(item))
+                if ready and self.job.queue.empty():
+                    yield "".join(ready)
+                    ready.clear()
+            if ready:
+                yield "".join(ready)
+        except MlxkError as error:
+            yield _error_event(error)
+            yield "data: [DONE]\n\n"
+            return
+        reason = final.finish_reason if final else "stop"
+        yield self.event(choice(None, reason), timings=timings_of(final) if final else None)
+        if self.include_usage and final is not None:
+            yield self.event(None, usage=usage_of(final.usage))
+        yield "data: [DONE]\n\n"
+
+
+async def chat_events(job, model, ident, created, mode, include_usage, keepalive):
+    stream = _Stream(job, ident, "chat.completion.chunk", created, model, include_usage, keepalive)
+    section = None
+
+    def body(item):
+        nonlocal section
+        if not item.text or (item.channel == REASONING and mode == "hidden"):
+            return
+        if item.channel == REASONING and mode != "inline":
+            yield {"reasoning": item.text, "reasoning_content": item.text}
+            return
+        prefix = ""
+        if mode == "inline" and item.channel != section:
+            prefix = (
+                REASONING_HEADER
+                if item.channel == REASONING
+                else (ANSWER_AFTER_REASONING if section == REASONING else "")
+            )
+        section = item.channel
+        yield {"content": prefix + item.text}
+
+    def choice(delta, finish):
+        return {
+            "index": 0,
+            "delta": delta if delta is not None else {},
+            "finish_reason": finish,
+            "logprobs": None,
+        }
+
+    yield stream.event(choice({"role": "assistant", "content": ""}, None))
+    async for event in stream.run(body, choice):
+        yield event
+
+
+async def completion_events(job, model, ident, created, include_usage, keepalive):
+    stream = _Stream(job, ident, "text_completion", created, model, include_usage, keepalive)
+
+    def body(item):
+        if item.text:
+            yield item.text
+
+    def choice(text, finish):
+        return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+
+    async for event in stream.run(body, choice):
+        yield event
