@@ -7,6 +7,7 @@ import pytest
 from mlx_lm.models.cache import BatchKVCache, KVCache
 
 from mlxk.engine.batch_cache import JoiningKVCache, RoomyBatchKVCache
+from mlxk.engine.compat import generation_batch
 
 HEADS, DIM = 2, 4
 
@@ -102,7 +103,7 @@ def test_the_generator_merges_joining_caches_with_room(tmp_path):
             batch.add(raw_prompt(loaded, text), GenerationParams(max_tokens=6))
         batch.step()  # the prefill
         batch.step()  # the sequences join the generator's batch
-        layers = list(batch._generator._generation_batch.prompt_cache)
+        layers = list(generation_batch(batch._generator).prompt_cache)
         sizes = [layer.keys.shape[2] for layer in layers]
         while len(batch):
             batch.step()

@@ -7,12 +7,10 @@ the runtime check reads mlx-lm's model registry from its installed files.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from mlxk.cache.detect import read_json, safetensors_layout
@@ -234,27 +232,11 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
 
 
-@lru_cache(maxsize=1)
 def mlx_lm_architectures() -> tuple[frozenset[str], dict[str, str]] | None:
-    """Model types mlx-lm ships (its ``models/`` modules) and its remapping table."""
-    spec = importlib.util.find_spec("mlx_lm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    root = Path(next(iter(spec.submodule_search_locations)))
-    import ast
+    """Model types mlx-lm ships and its remapping table, read from its files."""
+    from mlxk.engine.compat import architectures  # reads files only: imports no mlx
 
-    types = frozenset(p.stem for p in (root / "models").glob("*.py") if not p.stem.startswith("_"))
-    remap: dict[str, str] = {}
-    try:
-        tree = ast.parse((root / "utils.py").read_text(encoding="utf-8"))
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and any(
-                getattr(t, "id", None) == "MODEL_REMAPPING" for t in node.targets
-            ):
-                remap = ast.literal_eval(node.value)
-    except (OSError, SyntaxError, ValueError):
-        pass
-    return types, remap
+    return architectures()
 
 
 def check_runtime(framework: str, config: dict | None, snapshot: Path, model_type: str) -> Verdict:

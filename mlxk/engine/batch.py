@@ -323,11 +323,12 @@ class Batch:
 
         The tokens computed ahead are read from mlx-lm's generation batch, which has no
         public way to hand them out; where it has none, the generator's step gives them."""
-        batch = getattr(self._generator, "_generation_batch", None)
-        ahead = getattr(batch, "_next_tokens", None)
-        uids = list(getattr(batch, "uids", None) or ())
-        if ahead is None or not uids or ahead.shape != (len(uids),):
+        from mlxk.engine.compat import tokens_ahead
+
+        found = tokens_ahead(self._generator)
+        if found is None:
             return []
+        uids, ahead = found
         last = []
         for row, uid in enumerate(uids):
             ident = self._by_generator_uid.get(uid)
@@ -402,14 +403,14 @@ class Batch:
 
     def _prompt_batch(self, sequences: list[_Sequence]):
         """mlx-lm's prompt batch over these sequences' caches (left-padded to one)."""
-        from mlx_lm.generate import PromptProcessingBatch
         from mlx_lm.models.cache import make_prompt_cache
 
         from mlxk.engine.batch_cache import JoiningKVCache
+        from mlxk.engine.compat import prompt_batch
 
         model = self.loaded.model
         caches = [s.cache if s.cache is not None else make_prompt_cache(model) for s in sequences]
-        return PromptProcessingBatch(
+        return prompt_batch(
             model,
             list(range(len(sequences))),
             [JoiningKVCache.joining(cache) for cache in caches],
@@ -429,6 +430,8 @@ class Batch:
         sliced out of the padded buffer directly instead."""
         import mlx.core as mx
         from mlx_lm.models.cache import BatchKVCache, KVCache
+
+        from mlxk.engine.compat import write_position
 
         batch = self._prompt_batch(sequences)
         lengths = [len(s.rest) for s in sequences]
@@ -450,7 +453,7 @@ class Batch:
         for row, pad in enumerate(padding):
             cache = []
             for layer, layer_starts in zip(batch.prompt_cache, starts, strict=True):
-                start, end = layer_starts[row], layer._idx - pad
+                start, end = layer_starts[row], write_position(layer) - pad
                 copy = KVCache()
                 copy.keys = mx.contiguous(layer.keys[row : row + 1, :, start:end])
                 copy.values = mx.contiguous(layer.values[row : row + 1, :, start:end])

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from mlx_lm.models.cache import BatchKVCache, KVCache
 
+from mlxk.engine.compat import set_write_position
+
 
 class RoomyBatchKVCache(BatchKVCache):
     """mlx-lm's batch KV cache, made by :meth:`merge_with_room`; a filter that keeps
@@ -48,7 +50,7 @@ class RoomyBatchKVCache(BatchKVCache):
         merged = cls(padding)
         merged.keys, merged.values = keys, values
         merged.offset += longest
-        merged._idx = longest
+        set_write_position(merged, longest)
         return merged
 
     def filter(self, batch_indices):

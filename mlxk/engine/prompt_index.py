@@ -20,18 +20,20 @@ import functools
 def prompt_cache(max_size: int, max_bytes: int):
     """An empty ``LRUPromptCache`` whose trie knows its sequences (where its trie is the
     one this module knows; otherwise mlx-lm's own, unchanged)."""
-    from mlx_lm.models.cache import LRUPromptCache, PromptTrie
+    from mlx_lm.models.cache import LRUPromptCache
+
+    from mlxk.engine.compat import replace_trie
 
     cache = LRUPromptCache(max_size=max_size, max_bytes=max_bytes)
-    trie = getattr(cache, "_trie", None)
-    if type(trie) is PromptTrie and getattr(trie, "_trie", None) == {}:
-        cache._trie = _fast_trie_class()()
+    replace_trie(cache, _fast_trie_class())
     return cache
 
 
 @functools.cache
 def _fast_trie_class():
     from mlx_lm.models.cache import PromptTrie, PromptTrieResult
+
+    from mlxk.engine.compat import trie_nodes
 
     class IndexedPromptTrie(PromptTrie):
         """mlx-lm's trie, plus the sequences it holds per model, kept by its three
@@ -58,7 +60,7 @@ def _fast_trie_class():
             return popped
 
         def search(self, model, tokens):
-            root = self._trie.get(model)
+            root = trie_nodes(self).get(model)
             if root is None:
                 return PromptTrieResult(model, None, None, None, 0)
             if not tokens and VALUE in root:

@@ -13,7 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
-from mlxk.errors import AddressInUse, MlxkError, UsageError
+from mlxk.errors import AddressInUse, IncompatibleRuntime, MlxkError, UsageError
 
 API_KEY_ENV = "MLXK_API_KEY"
 SUPERVISOR_ENV = "MLXK_SUPERVISOR_PID"
@@ -86,6 +86,27 @@ def preflight(args, settings) -> None:
     check_port_free(args.host, args.port)
 
 
+def check_engine(sink) -> None:
+    """Refuse to serve on an mlx-lm that lacks what the batching needs; warn of fallbacks."""
+    from mlxk.engine.blas import use_fast_blas
+
+    use_fast_blas()  # before the check imports mlx
+    from mlxk.engine.compat import TESTED, self_check
+
+    problems = self_check()
+    for problem in problems:
+        if not problem.fatal:
+            sink.note(f"mlxk serve: {problem.what} (falling back; mlxk was tested on {TESTED})")
+    fatal = [p.what for p in problems if p.fatal]
+    if fatal:
+        from mlxk.cache.health import installed_version
+
+        raise IncompatibleRuntime(
+            f"mlx-lm {installed_version('mlx-lm')} changed what mlxk serve needs: "
+            f"{'; '.join(fatal)}. Install mlx-lm {TESTED}: pip install 'mlx-lm~={TESTED}.0'"
+        )
+
+
 def check_port_free(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -116,6 +137,7 @@ def execute(args, settings, sink) -> int:
         exit_with_parent(settings.supervisor_pid)
     try:
         preflight(args, settings)
+        check_engine(sink)
     except MlxkError as error:
         if not settings.supervisor_pid:
             raise

@@ -115,9 +115,10 @@ def build_weights(
     import mlx.core as mx
     import numpy as np
     from mlx.utils import tree_flatten
-    from mlx_lm.utils import _get_classes
 
-    model_class, args_class = _get_classes(config)
+    from mlxk.engine.compat import model_classes
+
+    model_class, args_class = model_classes(config)
     model = model_class(args_class.from_dict(config))
     shapes = {k: v.shape for k, v in tree_flatten(model.parameters())}
 
