@@ -25,7 +25,8 @@ def test_the_synthetic_model_has_the_size_it_claims_and_never_stops_early(tmp_pa
     from mlxk.engine.chat import chat_prompt
     from mlxk.engine.generate import GenerationParams, complete
     from mlxk.engine.model import loaded_model
-    from mlxk.engine.scripted.models import LLAMA3, family_tokens
+    from mlxk.engine.scripted.catalogue import LLAMA3
+    from mlxk.engine.scripted.models import family_tokens
     from mlxk.testing.synthetic import PRESETS, parameter_count, write_synthetic
 
     _, repo = write_synthetic(tmp_path / "hub", "tiny")

@@ -69,7 +69,8 @@ def test_a_remapped_architecture_is_runnable_and_runs(tmp_path, remapped):
 
     from mlxk.cache.info import resolve_runnable
     from mlxk.cache.layout import write_repo
-    from mlxk.engine.scripted.models import CHAT_REPLY, Quant
+    from mlxk.engine.scripted.catalogue import CHAT_REPLY
+    from mlxk.engine.scripted.models import Quant
     from mlxk.engine.scripted.repo import mlx_model_files
 
     assert architectures()[1][remapped] == "llama"

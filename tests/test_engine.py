@@ -181,11 +181,12 @@ def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk, flop
     step. A random-weights model: the fixtures' tiny models are trained to one answer,
     too sure of it for a penalty to change anything."""
     import mlxk.engine.batch as batch_module
+    import mlxk.engine.batch_prefill as batch_prefill
     from mlxk.engine.chat import Prompt, raw_prompt
     from mlxk.testing.synthetic import write_synthetic
 
-    monkeypatch.setattr(batch_module, "PREFILL_CHUNK", chunk)
-    monkeypatch.setattr(batch_module, "FLOPS_PER_WEIGHT_BYTE", flops_per_byte)
+    monkeypatch.setattr(batch_prefill, "PREFILL_CHUNK", chunk)
+    monkeypatch.setattr(batch_prefill, "FLOPS_PER_WEIGHT_BYTE", flops_per_byte)
     _, repo = write_synthetic(tmp_path / "hub", "tiny")
     with loaded_model(repo.snapshot) as loaded:
 
@@ -206,7 +207,7 @@ def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk, flop
         expected = [complete(loaded, *job) for job in jobs]
         batch = batch_module.Batch(loaded, max_sequences=4, cache_bytes=64 * 1024 * 1024)
         longest = max(len(prompt.token_ids) for prompt, _ in jobs)
-        fed_whole = len(jobs) * (longest - 1) <= batch_module.one_pass_positions(loaded.model)
+        fed_whole = len(jobs) * (longest - 1) <= batch_prefill.one_pass_positions(loaded.model)
         assert fed_whole == (flops_per_byte > 0)
         cold, cold_usage = _run_batch(batch, jobs)
         warm, warm_usage = _run_batch(batch, jobs)  # every prompt is now in the prompt cache
@@ -262,11 +263,12 @@ def test_a_batch_computes_no_token_past_the_last(tmp_path, monkeypatch, sequence
     each cost n forward passes (the prefill, which gives the first, and one per token
     after it), alone or batched, and the answers stay those of single runs."""
     import mlxk.engine.batch as batch_module
+    import mlxk.engine.batch_prefill as batch_prefill
     from mlxk.engine.chat import raw_prompt
     from mlxk.engine.generate import fold
     from mlxk.testing.synthetic import write_synthetic
 
-    monkeypatch.setattr(batch_module, "FLOPS_PER_WEIGHT_BYTE", 1000)  # prompts fed in one pass
+    monkeypatch.setattr(batch_prefill, "FLOPS_PER_WEIGHT_BYTE", 1000)  # prompts fed in one pass
     _, repo = write_synthetic(tmp_path / "hub", "tiny")
     limit = 7
     with loaded_model(repo.snapshot) as loaded:

@@ -1,94 +1,31 @@
 """Continuous batching over mlx-lm's ``BatchGenerator``, with a prompt cache.
 
 Sequences join between decode steps and leave when done; each one's tokens go through
-its own :class:`~mlxk.engine.generate.TokenPipeline`, so batched output is the same
-as unbatched output. Finished sequences leave their KV cache in an LRU prompt cache
-(bounded in bytes); a new prompt that shares a prefix with one of them (the system
-prompt, the earlier turns of a chat) starts from it and only prefills the rest.
+its own :class:`~mlxk.engine.generate.TokenPipeline`, so batched output is the same as
+unbatched output. Finished sequences leave their KV cache in an LRU prompt cache (bounded
+in bytes); a new prompt that shares a prefix with one of them (the system prompt, the
+earlier turns of a chat) starts from it and only prefills the rest.
 
-Prompts that arrived since the last step are prefilled here, together, and their first
-token is sampled in the same step; only then do they join the generator's decoding
-batch. Left to the generator, a prompt takes three steps to its first token (prefill,
-move into the decoding batch, decode), and since ``mx.async_eval`` of a model's step
-returns only once it is nearly computed on a CPU (measured: 16-19 ms of a 20 ms step),
-the last of them computes the second token before the first is returned.
-Prompts longer than one prefill chunk are left to the generator, which prefills them a
-chunk per step so that the sequences already decoding are not stalled.
-
-A sequence that starts alone decodes alone, on its own KV cache, as ``mlx_lm``'s
-``generate_step`` does: the generator's batch cache, masks and bookkeeping cost a lone
-request ~5-8 % of its tokens/s (26M model, 2-core CPU), and it computes one token past
-the last. When another request comes, the lone sequence joins the generator's batch
-with its cache and the token it would feed next, as a prefilled prompt does.
-
-A model computes logits for every position it is fed, and only each prompt's last ones
-are needed. mlx-lm therefore feeds a prompt's last token apart, in a pass of its own,
-which costs as long as a decode step (reading every weight once). Short prompts are
-cheaper fed whole: the logits of their other positions cost less arithmetic than a
-device does in the time it reads the weights (see :func:`one_pass_positions`).
+Three paths, each in its own module: new prompts are prefilled together by the batch
+itself (:mod:`~mlxk.engine.batch_prefill`); a sequence that starts alone decodes alone
+(:mod:`~mlxk.engine.batch_solo`); every other sequence decodes in mlx-lm's generator
+(here), which this class feeds and reads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from mlxk.engine import batch_prefill
+from mlxk.engine.batch_prefill import PrefillPath, one_pass_positions
+from mlxk.engine.batch_sequence import Sequence, StepResult
+from mlxk.engine.batch_solo import Solo, SoloPath
 from mlxk.engine.chat import Prompt
-from mlxk.engine.generate import Chunk, GenerationParams, TokenPipeline, _sampling
+from mlxk.engine.generate import GenerationParams, TokenPipeline, _sampling
 from mlxk.engine.model import LoadedModel
 
-PREFILL_CHUNK = 2048  # prompt tokens per forward pass, as mlx-lm's default
-# Arithmetic a device does in the time it reads one byte of memory: a CPU core ~5-10
-# FLOP, a GPU 30 or more. The lowest is used, so the rule below errs toward two passes.
-FLOPS_PER_WEIGHT_BYTE = 5
 
+class Batch(SoloPath, PrefillPath):
+    """The sequences a server decodes together, on one loaded model (one thread only)."""
 
-def one_pass_positions(model) -> int:
-    """How many positions besides the prompts' last ones a prefill may compute logits for
-    (2 * hidden * vocab FLOPs each) and still beat the pass that feeding the last tokens
-    apart costs (at least the time to read every weight). 0 for a model whose shape it
-    cannot read, which then always takes two passes."""
-    from mlx.utils import tree_flatten
-
-    args = getattr(model, "args", None)
-    hidden, vocab = getattr(args, "hidden_size", None), getattr(args, "vocab_size", None)
-    if not isinstance(hidden, int) or not isinstance(vocab, int) or hidden * vocab <= 0:
-        return 0
-    weight_bytes = sum(value.nbytes for _, value in tree_flatten(model.parameters()))
-    return int(FLOPS_PER_WEIGHT_BYTE * weight_bytes / (2 * hidden * vocab))
-
-
-@dataclass
-class StepResult:
-    uid: int
-    chunks: list[Chunk]
-    done: bool
-
-
-@dataclass
-class _Sequence:
-    pipeline: TokenPipeline
-    prompt_ids: list[int]
-    cache: list | None  # the prompt cache's KV for the prefix it had, if any
-    rest: list[int]  # the prompt tokens that cache lacks (at least one)
-    sampler: object
-    processors: list
-    generator_uid: int | None = None
-
-
-@dataclass
-class _Solo:
-    """The one sequence decoding alone: its cache, how many of its sampled tokens that
-    cache holds, and the next token (an mx array, maybe still being computed), sampled
-    from the last one fed and not yet delivered; None before its first step."""
-
-    ident: int
-    cache: list
-    fed: int = 0
-    pending: object = None
-    context: object = None  # the tokens fed so far, for logits processors that need them
-
-
-class Batch:
     def __init__(self, loaded: LoadedModel, *, max_sequences: int, cache_bytes: int):
         from mlx_lm.generate import BatchGenerator
 
@@ -100,16 +37,16 @@ class Batch:
             stop_tokens=[[token] for token in sorted(loaded.eos_token_ids)],
             completion_batch_size=max_sequences,
             prefill_batch_size=max_sequences,
-            prefill_step_size=PREFILL_CHUNK,
+            prefill_step_size=batch_prefill.PREFILL_CHUNK,
         )
         self._cache = prompt_cache(max_size=64, max_bytes=max(cache_bytes, 0))
         self._cache_enabled = cache_bytes > 0
         self._one_pass_positions = one_pass_positions(loaded.model)
         self._next_id = 0
-        self._sequences: dict[int, _Sequence] = {}
+        self._sequences: dict[int, Sequence] = {}
         self._waiting: list[int] = []  # to prefill in the next step
         self._by_generator_uid: dict[int, int] = {}
-        self._solo: _Solo | None = None
+        self._solo: Solo | None = None
         self._unstored: list[tuple[list, list[int]]] = []  # finished: (KV cache, its tokens)
 
     def __len__(self) -> int:
@@ -145,7 +82,7 @@ class Batch:
         sampler, processors = _sampling(params)
         ident = self._next_id
         self._next_id += 1
-        sequence = _Sequence(
+        sequence = Sequence(
             TokenPipeline(self.loaded, prompt, params, cached),
             tokens,
             cache,
@@ -154,7 +91,7 @@ class Batch:
             processors,
         )
         self._sequences[ident] = sequence
-        if len(rest) > PREFILL_CHUNK:
+        if len(rest) > batch_prefill.PREFILL_CHUNK:
             self._insert(ident, rest, cache, tokens[:cached], params.max_tokens)
         else:
             self._waiting.append(ident)
@@ -229,64 +166,6 @@ class Batch:
             results += self._prefill()
         return results
 
-    def _decode_solo(self) -> list[StepResult]:
-        """One token of the lone sequence. The one after it is set computing first (unless
-        this one is the last the length allows), so it runs while this one is delivered."""
-        import mlx.core as mx
-
-        solo = self._solo
-        sequence = self._sequences[solo.ident]
-        pipeline = sequence.pipeline
-        with mx.stream(self._generator.stream):
-            current = solo.pending
-            if current is None:
-                current = self._solo_next(sequence, solo, mx.array(pipeline.sampled[-1:]))
-            solo.pending = None
-            if len(pipeline.sampled) + 1 < pipeline.max_tokens:
-                solo.pending = self._solo_next(sequence, solo, current)
-                mx.async_eval(solo.pending)
-            token = current.item()
-        chunks = pipeline.feed(token)
-        if not pipeline.done:
-            return [StepResult(solo.ident, chunks, False)]
-        self._solo = None
-        return [self._finished(solo.ident, chunks, solo.cache, self._solo_held(sequence, solo))]
-
-    def _solo_next(self, sequence: _Sequence, solo: _Solo, token):
-        """Feed ``token`` (an mx array of one id) to the lone sequence's cache; the next
-        token, sampled as the generator samples (see :meth:`_sample`)."""
-        import mlx.core as mx
-
-        logits = self.loaded.model(token[None], cache=solo.cache)[:, -1, :]
-        solo.fed += 1
-        if sequence.processors:
-            if solo.context is None:
-                solo.context = mx.array(sequence.prompt_ids, dtype=mx.int32)
-            solo.context = mx.concatenate([solo.context, token.astype(mx.int32)])
-        return self._sample(sequence, logits, solo.context)
-
-    @staticmethod
-    def _solo_held(sequence: _Sequence, solo: _Solo) -> list[int]:
-        """The tokens the lone sequence's cache holds: its prompt, then those fed."""
-        return sequence.prompt_ids + sequence.pipeline.sampled[: solo.fed]
-
-    def _hand_over_solo(self) -> list[StepResult]:
-        """The lone sequence joins the generator's batch: a token it has computed is
-        delivered first, then it goes in with its cache and the token to feed next."""
-        solo, self._solo = self._solo, None
-        sequence = self._sequences[solo.ident]
-        pipeline = sequence.pipeline
-        results = []
-        held = self._solo_held(sequence, solo)  # the pending token is not in the cache
-        if solo.pending is not None:
-            chunks = pipeline.feed(solo.pending.item())
-            if pipeline.done:
-                return [self._finished(solo.ident, chunks, solo.cache, held)]
-            results.append(StepResult(solo.ident, chunks, False))
-        limit = pipeline.max_tokens - len(pipeline.sampled)
-        self._insert(solo.ident, pipeline.sampled[-1:], solo.cache, held, limit)
-        return results
-
     def _decode(self) -> list[StepResult]:
         import mlx.core as mx
 
@@ -358,152 +237,6 @@ class Batch:
         self._remember({ident: (cache, tokens)})
         chunks += sequence.pipeline.finish(reason, int(mx.get_peak_memory()))
         return StepResult(ident, chunks, True)
-
-    def _prefill(self) -> list[StepResult]:
-        """Prefill the waiting prompts together and sample each one's first token."""
-        import mlx.core as mx
-
-        idents, self._waiting = self._waiting, []
-        # Those with more than a last token to feed come first (the two-pass feed needs it).
-        order = sorted(idents, key=lambda i: len(self._sequences[i].rest) == 1)
-        sequences = [self._sequences[i] for i in order]
-        rests = [s.rest for s in sequences]
-        with mx.stream(self._generator.stream):
-            if len(rests) * (max(map(len, rests)) - 1) <= self._one_pass_positions:
-                batch, logits, caches = self._feed_whole(sequences)
-            else:
-                batch, logits = self._feed_last_apart(sequences)
-                caches = None
-            firsts = [
-                self._first_token(sequence, logits[row : row + 1])
-                for row, sequence in enumerate(sequences)
-            ]
-            mx.eval(firsts)
-            if caches is None:
-                caches = [batch.extract_cache(row) for row in range(len(order))]
-            mx.eval([[layer.state for layer in cache] for cache in caches])
-        del batch, logits
-
-        results = []
-        for ident, first, cache in zip(order, firsts, caches, strict=True):
-            sequence = self._sequences[ident]
-            token = first.item()
-            chunks = sequence.pipeline.feed(token)
-            if not sequence.pipeline.done:
-                alone = len(order) == 1 and not self._by_generator_uid and not self._waiting
-                if alone and self._solo is None:
-                    self._solo = _Solo(ident, cache)
-                else:
-                    limit = sequence.pipeline.max_tokens - 1
-                    self._insert(ident, [token], cache, sequence.prompt_ids, limit)
-                results.append(StepResult(ident, chunks, False))
-                continue
-            results.append(self._finished(ident, chunks, cache, sequence.prompt_ids))
-        return results
-
-    def _prompt_batch(self, sequences: list[_Sequence]):
-        """mlx-lm's prompt batch over these sequences' caches (left-padded to one)."""
-        from mlx_lm.models.cache import make_prompt_cache
-
-        from mlxk.engine.batch_cache import JoiningKVCache
-        from mlxk.engine.compat import prompt_batch
-
-        model = self.loaded.model
-        caches = [s.cache if s.cache is not None else make_prompt_cache(model) for s in sequences]
-        return prompt_batch(
-            model,
-            list(range(len(sequences))),
-            [JoiningKVCache.joining(cache) for cache in caches],
-            [s.prompt_ids[: len(s.prompt_ids) - len(s.rest)] for s in sequences],
-            prefill_step_size=PREFILL_CHUNK,
-        )
-
-    def _feed_whole(self, sequences: list[_Sequence]):
-        """One pass over every sequence's rest, right-padded to the longest as mlx-lm's
-        prompt batch pads them; the batch, each row's logits at its last real token, and
-        each row's KV cache.
-
-        mlx-lm then rolls every layer's whole KV buffer to turn the right padding into
-        left padding (a gather over all rows and the buffer's 256 positions: ~28 ms of a
-        150 ms prefill of 8 prompts of ~28 tokens on 2 cores), only for each row to be
-        sliced out of it here. Where every layer is a batch KV cache, the rows are
-        sliced out of the padded buffer directly instead."""
-        import mlx.core as mx
-        from mlx_lm.models.cache import BatchKVCache, KVCache
-
-        from mlxk.engine.compat import write_position
-
-        batch = self._prompt_batch(sequences)
-        lengths = [len(s.rest) for s in sequences]
-        padding = [max(lengths) - length for length in lengths]
-        direct = all(isinstance(layer, BatchKVCache) for layer in batch.prompt_cache)
-        if any(padding) and not direct:
-            for layer in batch.prompt_cache:
-                layer.prepare(lengths=lengths, right_padding=padding)
-        tokens = mx.array([s.rest + [0] * pad for s, pad in zip(sequences, padding, strict=True)])
-        logits = self.loaded.model(tokens, cache=batch.prompt_cache)
-        logits = logits[mx.arange(len(sequences)), mx.array(lengths) - 1]
-        if not direct:
-            if any(padding):
-                for layer in batch.prompt_cache:
-                    layer.finalize()
-            return batch, logits, None
-        starts = [layer.left_padding.tolist() for layer in batch.prompt_cache]
-        caches = []
-        for row, pad in enumerate(padding):
-            cache = []
-            for layer, layer_starts in zip(batch.prompt_cache, starts, strict=True):
-                start, end = layer_starts[row], write_position(layer) - pad
-                copy = KVCache()
-                copy.keys = mx.contiguous(layer.keys[row : row + 1, :, start:end])
-                copy.values = mx.contiguous(layer.values[row : row + 1, :, start:end])
-                copy.offset = end - start
-                cache.append(copy)
-            caches.append(cache)
-        return batch, logits, caches
-
-    def _feed_last_apart(self, sequences: list[_Sequence]):
-        """All but the last token of each rest, then the last tokens together; the batch
-        and their logits. A rest of one token (its prefix all cached) has nothing to feed
-        in the first pass: those come last in ``sequences`` and join after it."""
-        import mlx.core as mx
-
-        fed = [s for s in sequences if len(s.rest) > 1]
-        unfed = sequences[len(fed) :]
-        batch = None
-        if fed:
-            batch = self._prompt_batch(fed)
-            batch.prompt([s.rest[:-1] for s in fed])
-        if unfed:
-            cached_only = self._prompt_batch(unfed)
-            if batch is None:
-                batch = cached_only
-            else:
-                batch.extend(cached_only)
-        last = mx.array([[s.rest[-1]] for s in sequences])
-        return batch, self.loaded.model(last, cache=batch.prompt_cache)[:, -1, :]
-
-    @staticmethod
-    def _first_token(sequence: _Sequence, logits):
-        """Sample as mlx-lm's decoding batch does: processors on the logits (with the
-        prompt as context), then the sampler on the normalized log-probabilities."""
-        import mlx.core as mx
-
-        context = None
-        if sequence.processors:
-            context = mx.array(sequence.prompt_ids, dtype=mx.int32)
-        return Batch._sample(sequence, logits, context)[0]
-
-    @staticmethod
-    def _sample(sequence: _Sequence, logits, context):
-        """The sequence's logits processors (given the tokens so far), then its sampler on
-        the normalized log-probabilities."""
-        import mlx.core as mx
-
-        for processor in sequence.processors:
-            logits = processor(context, logits)
-        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-        return sequence.sampler(logprobs)
 
     def close(self) -> None:
         self._solo = None

@@ -2,7 +2,7 @@
 
 ``build_cache(hub)`` lays them all into ``hub``, for the tests.
 Every healthy model is real: ``mlx_lm.load`` loads it and greedy decoding prints the
-script in :mod:`mlxk.engine.scripted.models`.
+script in :mod:`mlxk.engine.scripted.catalogue`.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from mlxk.cache.layout import WrittenRepo, write_repo
 from mlxk.engine.scripted import templates
-from mlxk.engine.scripted.models import LLAMA3, family_tokens
+from mlxk.engine.scripted.catalogue import LLAMA3
+from mlxk.engine.scripted.models import family_tokens
 from mlxk.engine.scripted.tokenizer import tokenizer_config
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mlxk.engine.scripted.models import CATALOGUE, Quant, build_files
+from mlxk.engine.scripted.catalogue import CATALOGUE
+from mlxk.engine.scripted.models import Quant, build_files
 
 
 def readme(

@@ -1,0 +1,52 @@
+"""A sequence in the batch, what a step returns for it, and how its tokens are sampled.
+
+Sampling follows mlx-lm's decoding batch exactly (processors on the logits with the
+tokens so far as context, then the sampler on normalized log-probabilities), so a
+sequence sampled here (its first token, the lone path) continues as the generator would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlxk.engine.generate import Chunk, TokenPipeline
+
+
+@dataclass
+class StepResult:
+    uid: int
+    chunks: list[Chunk]
+    done: bool
+
+
+@dataclass
+class Sequence:
+    pipeline: TokenPipeline
+    prompt_ids: list[int]
+    cache: list | None  # the prompt cache's KV for the prefix it had, if any
+    rest: list[int]  # the prompt tokens that cache lacks (at least one)
+    sampler: object
+    processors: list
+    generator_uid: int | None = None
+
+
+def first_token(sequence: Sequence, logits):
+    """Sample as mlx-lm's decoding batch does: processors on the logits (with the
+    prompt as context), then the sampler on the normalized log-probabilities."""
+    import mlx.core as mx
+
+    context = None
+    if sequence.processors:
+        context = mx.array(sequence.prompt_ids, dtype=mx.int32)
+    return sample(sequence, logits, context)[0]
+
+
+def sample(sequence: Sequence, logits, context):
+    """The sequence's logits processors (given the tokens so far), then its sampler on
+    the normalized log-probabilities."""
+    import mlx.core as mx
+
+    for processor in sequence.processors:
+        logits = processor(context, logits)
+    logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+    return sequence.sampler(logprobs)
