@@ -7,12 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-# What `mlxk serve` does unless told otherwise: its options' defaults and ServerSettings'.
-SERVE_MAX_CONCURRENCY = 4
-SERVE_QUEUE_SIZE = 32
-SERVE_BATCH_WINDOW_MS = 3.0
-SERVE_PROMPT_CACHE = "256MB"
-
 
 @dataclass(frozen=True)
 class Settings:

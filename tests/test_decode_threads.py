@@ -13,6 +13,7 @@ from mlxk.engine.blas import DecodeThreads
 from mlxk.engine.request import SamplingRequest
 from mlxk.server.jobs import Ended, GenerationRequest, Piece, Ready
 from mlxk.server.manager import ModelManager
+from mlxk.server.settings import ServerSettings
 from mlxk.testing.synthetic import write_synthetic
 
 
@@ -35,17 +36,14 @@ def serve(hub, name: str, decode_threads: DecodeThreads, clients: int, max_token
     """``clients`` requests at once; each one's completion tokens."""
 
     async def main():
-        manager = ModelManager(
-            hub,
-            default_max_tokens=None,
+        settings = ServerSettings(
+            hub_cache=hub,
             max_concurrency=4,
             queue_size=4,
-            cache_bytes=0,
-            idle_unload=None,
-            memory_limit=None,
+            prompt_cache_bytes=0,
             batch_window=0.05,
-            decode_threads=decode_threads,
         )
+        manager = ModelManager(settings, decode_threads=decode_threads)
 
         async def one(i: int) -> int:
             messages = [{"role": "user", "content": f"story {i}"}]

@@ -133,3 +133,31 @@ def test_ci_runs_exactly_the_readmes_test_command():
     assert second == "./test"
     ci = [ln for ln in (ROOT / ".ci/run").read_text().splitlines() if not ln.startswith("#")]
     assert "exec ./test" in ci
+
+
+def test_serve_options_are_listed_once_and_reach_the_child_and_the_settings():
+    from mlxk.cli.parser import build_parser
+    from mlxk.server.settings import OPTIONS, ServerSettings, child_argv, from_args
+
+    argv = [
+        "serve", "--host", "0.0.0.0", "--port", "9001", "--model", "a/b", "--max-tokens", "7",
+        "--cors-origin", "http://x", "--allowed-host", "h.lan", "--log-level", "debug",
+        "--log-json", "--reasoning-format", "hidden", "--max-concurrency", "3",
+        "--batch-window", "5", "--queue-size", "0", "--prompt-cache", "1MB",
+        "--idle-unload", "60", "--metrics", "--api-key", "secret",
+    ]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    child = build_parser().parse_args(child_argv(args))
+    for option in OPTIONS:
+        if option.child:
+            assert getattr(child, option.dest) == getattr(args, option.dest), option.flags
+    assert "secret" not in child_argv(args)
+    settings = from_args(child, hub_cache=ROOT)
+    assert settings == ServerSettings(
+        hub_cache=ROOT, host="0.0.0.0", port=9001, model="a/b", max_tokens=7,
+        cors_origins=("http://x",), allowed_hosts=("h.lan",), log_json=True,
+        reasoning_format="hidden", max_concurrency=3, batch_window=0.005, queue_size=0,
+        prompt_cache_bytes=10**6, idle_unload=60.0, metrics=True,
+    )  # fmt: skip
+    defaults = from_args(build_parser().parse_args(["serve"]), hub_cache=ROOT)
+    assert defaults == ServerSettings(hub_cache=ROOT)

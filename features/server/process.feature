@@ -37,6 +37,8 @@ Feature: mlxk serve runs supervised and stops cleanly
       | another process holds a port     | --port <held>                    | 1    | cannot listen on        |
       | an empty API key file            | --api-key-file <keyfile>         | 2    | is empty                |
       | nothing else                     | --port 70000                     | 2    | not between 1 and 65535 |
+      | nothing else                     | --max-tokens -1                  | 2    | not 1 or more           |
+      | nothing else                     | --prompt-cache lots              | 2    | is not a size           |
 
   Scenario: With --json an unhealable start error is one JSON envelope
     # spec: SRV-SUPERVISOR-FATAL

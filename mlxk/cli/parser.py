@@ -6,12 +6,7 @@ import argparse
 
 from mlxk import __version__
 from mlxk.errors import UsageError
-from mlxk.settings import (
-    SERVE_BATCH_WINDOW_MS,
-    SERVE_MAX_CONCURRENCY,
-    SERVE_PROMPT_CACHE,
-    SERVE_QUEUE_SIZE,
-)
+from mlxk.server.settings import add_options
 
 COMMANDS = {
     "version": "version",
@@ -49,23 +44,6 @@ def _sampling_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repetition-penalty", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text} is not a port number") from None
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"{text} is not between 1 and 65535")
-    return value
-
-
-def _window_ms(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1000:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1000 ms")
-    return value
 
 
 def build_parser() -> Parser:
@@ -127,71 +105,7 @@ def build_parser() -> Parser:
         p = sub.add_parser(
             name, help="OpenAI-compatible server" if name == "serve" else "alias of serve"
         )
-        p.add_argument(
-            "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
-        )
-        p.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
-        p.add_argument("--model", help="load this model at start")
-        p.add_argument("--max-tokens", type=int, help="default max_tokens for requests")
-        p.add_argument(
-            "--api-key",
-            help="require Authorization: Bearer KEY (or x-api-key) on /v1; visible in ps,"
-            " so prefer --api-key-file or the MLXK_API_KEY environment variable",
-        )
-        p.add_argument("--api-key-file", metavar="FILE", help="read the API key from this file")
-        p.add_argument(
-            "--allowed-host",
-            action="append",
-            default=[],
-            metavar="NAME",
-            help="also answer requests whose Host is NAME (repeatable; '*' = any). By"
-            " default only localhost, IP addresses and --host are accepted, which keeps"
-            " web pages from reaching the server through DNS rebinding",
-        )
-        p.add_argument(
-            "--cors-origin",
-            action="append",
-            default=[],
-            help="allow this browser origin (repeatable)",
-        )
-        p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-        p.add_argument("--log-json", action="store_true", help="JSON log lines")
-        p.add_argument(
-            "--reasoning-format", default="separate", choices=["separate", "hidden", "inline"]
-        )
-        p.add_argument(
-            "--max-concurrency",
-            type=int,
-            default=SERVE_MAX_CONCURRENCY,
-            help=f"requests decoded together in one batch (default {SERVE_MAX_CONCURRENCY})",
-        )
-        p.add_argument(
-            "--batch-window",
-            type=_window_ms,
-            default=SERVE_BATCH_WINDOW_MS,
-            metavar="MS",
-            help="an idle server gathers requests arriving this close together into one"
-            f" prefill (default {SERVE_BATCH_WINDOW_MS:g} ms; 0 = off)",
-        )
-        p.add_argument(
-            "--queue-size",
-            type=int,
-            default=SERVE_QUEUE_SIZE,
-            help="requests that may wait beyond that; more get a 503",
-        )
-        p.add_argument(
-            "--prompt-cache",
-            default=SERVE_PROMPT_CACHE,
-            help="bytes of KV cache kept for shared prefixes"
-            f" (default {SERVE_PROMPT_CACHE}; 0 = off)",
-        )
-        p.add_argument(
-            "--idle-unload",
-            type=float,
-            metavar="SECONDS",
-            help="free the model after this long without requests",
-        )
-        p.add_argument("--metrics", action="store_true", help="serve GET /metrics")
+        add_options(p)
         p.add_argument(
             "--no-supervise",
             dest="supervise",

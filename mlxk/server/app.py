@@ -9,8 +9,6 @@ import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,39 +33,11 @@ from mlxk.server.manager import ModelManager
 from mlxk.server.metrics import build_metrics_router
 from mlxk.server.routes import build_router
 from mlxk.server.schemas import UNSUPPORTED_FIELDS
+from mlxk.server.settings import ServerSettings
 from mlxk.server.web import build_web_router
-from mlxk.settings import (
-    SERVE_BATCH_WINDOW_MS,
-    SERVE_MAX_CONCURRENCY,
-    SERVE_PROMPT_CACHE,
-    SERVE_QUEUE_SIZE,
-    parse_bytes,
-)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 log = logging.getLogger("mlxk.server")
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    hub_cache: Path
-    host: str = "127.0.0.1"
-    port: int = 8000
-    model: str | None = None
-    max_tokens: int | None = None
-    api_key: str | None = None
-    cors_origins: tuple[str, ...] = ()
-    allowed_hosts: tuple[str, ...] = ()  # Host names beyond localhost and the bound host
-    keepalive_seconds: float = 10.0
-    max_concurrency: int = SERVE_MAX_CONCURRENCY
-    queue_size: int = SERVE_QUEUE_SIZE
-    batch_window: float = SERVE_BATCH_WINDOW_MS / 1000  # seconds
-    prompt_cache_bytes: int = parse_bytes(SERVE_PROMPT_CACHE)
-    idle_unload: float | None = None
-    memory_limit: int | None = None
-    metrics: bool = False
-    log_json: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def error_response(error: MlxkError, request_id: str | None = None) -> JSONResponse:
@@ -94,17 +64,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     from mlxk.engine.blas import DecodeThreads
 
     decode_threads = DecodeThreads.for_server()
-    manager = ModelManager(
-        settings.hub_cache,
-        default_max_tokens=settings.max_tokens,
-        max_concurrency=settings.max_concurrency,
-        queue_size=settings.queue_size,
-        cache_bytes=settings.prompt_cache_bytes,
-        idle_unload=settings.idle_unload,
-        memory_limit=settings.memory_limit,
-        batch_window=settings.batch_window,
-        decode_threads=decode_threads,
-    )
+    manager = ModelManager(settings, decode_threads=decode_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

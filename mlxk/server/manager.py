@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlxk.errors import InternalError, MlxkError, ServerBusy
@@ -37,37 +36,26 @@ from mlxk.server.slot import ModelSlot
 
 if TYPE_CHECKING:
     from mlxk.engine.blas import DecodeThreads
+    from mlxk.server.settings import ServerSettings
 
 log = logging.getLogger("mlxk.server")
 
 
 class ModelManager:
-    def __init__(
-        self,
-        hub: Path,
-        *,
-        default_max_tokens: int | None,
-        max_concurrency: int,
-        queue_size: int,
-        cache_bytes: int,
-        idle_unload: float | None,
-        memory_limit: int | None,
-        batch_window: float,
-        decode_threads: DecodeThreads | None,
-    ):
+    def __init__(self, settings: ServerSettings, *, decode_threads: DecodeThreads | None):
         from mlxk.engine.blas import DecodeStepTimer
 
-        self.default_max_tokens = default_max_tokens
-        self.max_concurrency = max(1, max_concurrency)
-        self.queue_size = max(0, queue_size)
-        self.batch_window = max(0.0, batch_window)
+        self.default_max_tokens = settings.max_tokens
+        self.max_concurrency = max(1, settings.max_concurrency)
+        self.queue_size = max(0, settings.queue_size)
+        self.batch_window = max(0.0, settings.batch_window)
         self.metrics = Metrics()
         self.slot = ModelSlot(
-            hub,
+            settings.hub_cache,
             max_sequences=self.max_concurrency,
-            cache_bytes=cache_bytes,
-            idle_unload=idle_unload,
-            memory_limit=memory_limit,
+            cache_bytes=settings.prompt_cache_bytes,
+            idle_unload=settings.idle_unload,
+            memory_limit=settings.memory_limit,
         )
         self._timer = DecodeStepTimer(decode_threads)
         self._cv = threading.Condition()

@@ -182,7 +182,7 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
     )
     async def chat_completions(body: api.ChatCompletionRequest, request: Request):
         sampling = _sampling(body, body.max_completion_tokens or body.max_tokens, split=True)
-        mode = body.reasoning_format or settings.extra.get("reasoning_format", "separate")
+        mode = body.reasoning_format or settings.reasoning_format
         job = await manager.start(GenerationRequest(body.model, _messages(body), None, sampling))
         with _cancel_on_hang_up(request, job):
             prepared = await first(job)

@@ -21,46 +21,6 @@ SUPERVISOR_ENV = "MLXK_SUPERVISOR_PID"
 EXIT_CANNOT_START = 78
 
 
-def child_argv(args) -> list[str]:
-    """The same server, unsupervised, for the supervisor to run as its child."""
-    argv = [
-        "serve",
-        "--no-supervise",
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-        "--log-level",
-        args.log_level,
-        "--reasoning-format",
-        args.reasoning_format,
-    ]
-    for flag, value in (("--model", args.model), ("--max-tokens", args.max_tokens)):
-        if value is not None:
-            argv += [flag, str(value)]
-    argv += [
-        "--max-concurrency",
-        str(args.max_concurrency),
-        "--queue-size",
-        str(args.queue_size),
-        "--batch-window",
-        str(args.batch_window),
-        "--prompt-cache",
-        args.prompt_cache,
-    ]
-    if args.idle_unload is not None:
-        argv += ["--idle-unload", str(args.idle_unload)]
-    if args.metrics:
-        argv.append("--metrics")
-    for origin in args.cors_origin:
-        argv += ["--cors-origin", origin]
-    for host in args.allowed_host:
-        argv += ["--allowed-host", host]
-    if args.log_json:
-        argv.append("--log-json")
-    return argv
-
-
 def api_key(args, settings) -> str | None:
     """The key from --api-key, --api-key-file or MLXK_API_KEY, in that order."""
     if args.api_key:
@@ -130,6 +90,8 @@ def execute(args, settings, sink) -> int:
         env[SUPERVISOR_ENV] = str(os.getpid())
         if key:
             env[API_KEY_ENV] = key
+        from mlxk.server.settings import child_argv
+
         return supervise(child_argv(args), env=env, log=sink.note)
     if settings.supervisor_pid:
         from mlxk.server.supervisor import exit_with_parent
@@ -148,29 +110,13 @@ def execute(args, settings, sink) -> int:
 
 def _serve(args, settings, key: str | None, sink) -> int:
     from mlxk.engine.memory import give_freed_heap_back
-    from mlxk.server.app import ServerSettings, create_app
+    from mlxk.server.app import create_app
     from mlxk.server.logs import uvicorn_log_config
     from mlxk.server.serving import make_server
-    from mlxk.settings import parse_bytes
+    from mlxk.server.settings import from_args
 
-    server_settings = ServerSettings(
-        hub_cache=settings.hub_cache,
-        host=args.host,
-        port=args.port,
-        model=args.model,
-        max_tokens=args.max_tokens,
-        api_key=key,
-        cors_origins=tuple(args.cors_origin),
-        allowed_hosts=tuple(args.allowed_host),
-        log_json=args.log_json,
-        extra={"reasoning_format": args.reasoning_format},
-        max_concurrency=args.max_concurrency,
-        queue_size=args.queue_size,
-        batch_window=args.batch_window / 1000,
-        prompt_cache_bytes=parse_bytes(args.prompt_cache) or 0,
-        idle_unload=args.idle_unload,
-        memory_limit=settings.memory_limit,
-        metrics=args.metrics,
+    server_settings = from_args(
+        args, hub_cache=settings.hub_cache, api_key=key, memory_limit=settings.memory_limit
     )
     give_freed_heap_back()  # before threads allocate: idle unload returns what it frees
     server = make_server(

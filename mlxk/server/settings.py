@@ -1,0 +1,275 @@
+"""A server's settings, and the one table of ``mlxk serve`` options they come from.
+
+Each option is listed once, in :data:`OPTIONS`: the argument parser is built from it, the
+supervisor's child command line is rendered from it, and :func:`from_args` turns parsed
+options into :class:`ServerSettings`, which the app and the model manager read. Cheap to
+import (no FastAPI): the parser uses it for every command.
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser, ArgumentTypeError, Namespace
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlxk.settings import parse_bytes
+
+MAX_CONCURRENCY = 4
+QUEUE_SIZE = 32
+BATCH_WINDOW_MS = 3.0
+PROMPT_CACHE = "256MB"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    hub_cache: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model: str | None = None
+    max_tokens: int | None = None
+    api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # Host names beyond localhost and the bound host
+    keepalive_seconds: float = 10.0
+    max_concurrency: int = MAX_CONCURRENCY
+    queue_size: int = QUEUE_SIZE
+    batch_window: float = BATCH_WINDOW_MS / 1000  # seconds
+    prompt_cache_bytes: int = field(default_factory=lambda: parse_bytes(PROMPT_CACHE) or 0)
+    idle_unload: float | None = None
+    memory_limit: int | None = None
+    metrics: bool = False
+    log_json: bool = False
+    reasoning_format: str = "separate"
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"{text} is not a port number") from None
+    if not 0 < value < 65536:
+        raise ArgumentTypeError(f"{text} is not between 1 and 65535")
+    return value
+
+
+def window_ms(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1000:  # also refuses nan
+        raise ArgumentTypeError(f"{text} is not between 0 and 1000 ms")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"{text} is not a whole number") from None
+    if value < 1:
+        raise ArgumentTypeError(f"{text} is not 1 or more")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"{text} is not a whole number") from None
+    if value < 0:
+        raise ArgumentTypeError(f"{text} is not 0 or more")
+    return value
+
+
+def byte_size(text: str) -> str:
+    if text.strip() != "0" and parse_bytes(text) is None:
+        raise ArgumentTypeError(f"{text} is not a size (e.g. 256MB, 1GiB, 0)")
+    return text
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ArgumentTypeError(f"{text} is not a number of seconds") from None
+    if not value > 0:
+        raise ArgumentTypeError(f"{text} is not more than 0 seconds")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``serve`` option: how it is parsed, passed to the child, and set."""
+
+    flags: tuple[str, ...]
+    help: str
+    default: Any = None
+    type: Callable | None = None
+    action: str | None = None  # store_true, append
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    setting: str | None = None  # the ServerSettings field it sets
+    convert: Callable[[Any], Any] = lambda value: value
+    child: bool = True  # passed on to the supervised child's command line
+
+    @property
+    def dest(self) -> str:
+        return self.flags[0].lstrip("-").replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(("--host",), "address to listen on (default 127.0.0.1)", "127.0.0.1", setting="host"),
+    Option(("--port",), "port to listen on (default 8000)", 8000, port, setting="port"),
+    Option(("--model",), "load this model at start", metavar="MODEL", setting="model"),
+    Option(
+        ("--max-tokens",),
+        "default max_tokens of a request that sets none (default: half the context)",
+        None,
+        positive_int,
+        metavar="N",
+        setting="max_tokens",
+    ),
+    Option(
+        ("--api-key",),
+        "require Authorization: Bearer KEY (or x-api-key) on /v1; visible in ps, so prefer"
+        " --api-key-file or the MLXK_API_KEY environment variable",
+        metavar="KEY",
+        child=False,  # the child gets it by environment
+    ),
+    Option(("--api-key-file",), "read the API key from this file", metavar="FILE", child=False),
+    Option(
+        ("--cors-origin",),
+        "let a browser app at this origin call the API (repeatable; default: none)",
+        [],
+        action="append",
+        metavar="URL",
+        setting="cors_origins",
+        convert=tuple,
+    ),
+    Option(
+        ("--allowed-host",),
+        "also answer requests whose Host is NAME (repeatable; '*' = any). By default only"
+        " localhost, IP addresses and --host are accepted, which keeps web pages from"
+        " reaching the server through DNS rebinding",
+        [],
+        action="append",
+        metavar="NAME",
+        setting="allowed_hosts",
+        convert=tuple,
+    ),
+    Option(
+        ("--log-level",),
+        "log level (default info)",
+        "info",
+        choices=("debug", "info", "warning", "error"),
+    ),
+    Option(
+        ("--log-json",),
+        "one JSON log line per request",
+        False,
+        action="store_true",
+        setting="log_json",
+    ),
+    Option(
+        ("--reasoning-format",),
+        "reasoning in message.reasoning (separate, default), dropped (hidden), or inlined"
+        " in the content (inline)",
+        "separate",
+        choices=("separate", "hidden", "inline"),
+        setting="reasoning_format",
+    ),
+    Option(
+        ("--max-concurrency",),
+        f"requests decoded together in one batch (default {MAX_CONCURRENCY})",
+        MAX_CONCURRENCY,
+        positive_int,
+        metavar="N",
+        setting="max_concurrency",
+    ),
+    Option(
+        ("--batch-window",),
+        "an idle server gathers requests arriving this close together into one prefill"
+        f" (default {BATCH_WINDOW_MS:g} ms; 0 = off)",
+        BATCH_WINDOW_MS,
+        window_ms,
+        metavar="MS",
+        setting="batch_window",
+        convert=lambda ms: ms / 1000,
+    ),
+    Option(
+        ("--queue-size",),
+        f"requests that may wait beyond those; more get a 503 (default {QUEUE_SIZE})",
+        QUEUE_SIZE,
+        non_negative_int,
+        metavar="N",
+        setting="queue_size",
+    ),
+    Option(
+        ("--prompt-cache",),
+        f"bytes of KV cache kept for shared prefixes (default {PROMPT_CACHE}; 0 = off)",
+        PROMPT_CACHE,
+        byte_size,
+        metavar="SIZE",
+        setting="prompt_cache_bytes",
+        convert=lambda text: parse_bytes(text) or 0,
+    ),
+    Option(
+        ("--idle-unload",),
+        "free the model after this many seconds without requests (default: never)",
+        None,
+        seconds,
+        metavar="SECONDS",
+        setting="idle_unload",
+    ),
+    Option(
+        ("--metrics",),
+        "serve GET /metrics (Prometheus)",
+        False,
+        action="store_true",
+        setting="metrics",
+    ),
+)
+
+
+def add_options(parser: ArgumentParser) -> None:
+    """Every serve option, on ``parser``."""
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {"help": option.help, "default": option.default}
+        if option.action:
+            kwargs["action"] = option.action
+        if option.type:
+            kwargs["type"] = option.type
+        if option.choices:
+            kwargs["choices"] = option.choices
+        if option.metavar:
+            kwargs["metavar"] = option.metavar
+        if option.action == "append":
+            kwargs["default"] = []
+        parser.add_argument(*option.flags, **kwargs)
+
+
+def child_argv(args: Namespace) -> list[str]:
+    """The options a supervised child is started with (the same server, unsupervised)."""
+    argv = ["serve", "--no-supervise"]
+    for option in OPTIONS:
+        value = getattr(args, option.dest)
+        if not option.child or value is None or value is False:
+            continue
+        if option.action == "store_true":
+            argv.append(option.flags[0])
+        elif option.action == "append":
+            for item in value:
+                argv += [option.flags[0], str(item)]
+        else:
+            argv += [option.flags[0], str(value)]
+    return argv
+
+
+def from_args(args: Namespace, **given: Any) -> ServerSettings:
+    """ServerSettings from parsed options, plus what does not come from them (``given``)."""
+    values = {
+        option.setting: option.convert(getattr(args, option.dest))
+        for option in OPTIONS
+        if option.setting
+    }
+    return ServerSettings(**values, **given)
