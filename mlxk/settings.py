@@ -1,4 +1,11 @@
-"""Settings read from an environment mapping: the only place that reads the environment."""
+"""Settings read from an environment mapping: everything the commands read of the
+environment (HF_*, MLXK_*), passed in rather than read at import.
+
+Two kinds of variables are read elsewhere, where they must take effect before a library
+loads: the BLAS choice (MLXK_BLAS, MLXK_BLAS_THREADS, OPENBLAS_*) in
+``mlxk.engine.blas`` and the allocator's (MALLOC_*, GLIBC_TUNABLES) in
+``mlxk.engine.memory``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ class Settings:
     memory_limit: int | None = None
     api_key: str | None = None  # MLXK_API_KEY: serve's key, kept off the command line
     supervisor_pid: int | None = None  # MLXK_SUPERVISOR_PID: set for a supervised server
+    debug: bool = False  # MLXK_DEBUG: tracebacks instead of one line
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -36,6 +44,7 @@ class Settings:
             memory_limit=parse_bytes(env.get("MLXK_MEMORY_LIMIT")),
             api_key=env.get("MLXK_API_KEY") or None,
             supervisor_pid=_int(env.get("MLXK_SUPERVISOR_PID")),
+            debug=bool(env.get("MLXK_DEBUG")),
         )
 
 

@@ -192,12 +192,12 @@ def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk, flop
 
         def greedy_first(ids):
             one = GenerationParams(max_tokens=1)
-            return complete(loaded, Prompt("", tuple(ids), False), one).token_ids[0]
+            return complete(loaded, Prompt("", tuple(ids)), one).token_ids[0]
 
         # A prompt that already holds its own greedy continuation, so penalties bite.
         ids = list(raw_prompt(loaded, "the sea the sea").token_ids)
         ids.append(greedy_first(ids))
-        repeating = Prompt("", tuple([greedy_first(ids), *ids]), False)
+        repeating = Prompt("", tuple([greedy_first(ids), *ids]))
         jobs = [
             (repeating, GenerationParams(max_tokens=12)),
             (repeating, GenerationParams(max_tokens=12, repetition_penalty=1.5)),
@@ -216,8 +216,8 @@ def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk, flop
         tail = loaded.tokenizer.encode(" and the moon", add_special_tokens=False)
         hi = raw_prompt(loaded, "Hi").token_ids
         longer = [
-            (Prompt("", (*repeating.token_ids, *tail), False), GenerationParams(max_tokens=8)),
-            (Prompt("", (*hi, *tail[:2]), False), GenerationParams(max_tokens=8)),
+            (Prompt("", (*repeating.token_ids, *tail)), GenerationParams(max_tokens=8)),
+            (Prompt("", (*hi, *tail[:2])), GenerationParams(max_tokens=8)),
             (raw_prompt(loaded, "a river"), GenerationParams(max_tokens=8)),
         ]
         longer_expected = [complete(loaded, *job) for job in longer]

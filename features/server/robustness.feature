@@ -71,7 +71,7 @@ Feature: One bad request, client or signal never takes the server down
     And I send a 50 MB chunked body to "/v1/chat/completions"
     Then the upload was refused with a 413 or cut off
     And the server process grew by less than 100 MB
-    And the server process answers a normal request
+    And the server answers a chat request
 
   @slow
   Scenario: A flood of half-sent headers leaves /health reachable

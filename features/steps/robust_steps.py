@@ -215,16 +215,6 @@ def grew_little(world, mb):
     assert grown < mb * 1024, f"peak RSS grew by {grown // 1024} MB"
 
 
-@then("the server process answers a normal request")
-def process_answers(world):
-    body = {
-        "model": "mlx-community/TinyLlama-Chat-4bit",
-        "messages": [{"role": "user", "content": "hi"}],
-    }
-    response = httpx.post(world["url"] + "/v1/chat/completions", json=body, timeout=60)
-    assert response.status_code == 200, response.text
-
-
 @when(parsers.parse('I start "{command}" as a server process allowed {count:d} open files'))
 def start_with_few_files(world, command, count):
     def limit():

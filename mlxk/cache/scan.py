@@ -1,7 +1,7 @@
 """Read the hub cache layout: repos, their snapshots and which one is current.
 
-huggingface_hub's ``scan_cache_dir`` stats every file of every repo and costs ~200 ms
-just to import; ``mlxk list`` needs far less, so this reads the layout directly, with
+huggingface_hub's ``scan_cache_dir`` stats every file of every repo and is slow even
+to import; ``mlxk list`` needs far less, so this reads the layout directly, with
 the same conventions (``models--org--name``, ``snapshots/<commit>``, ``refs/<ref>``).
 """
 

@@ -52,7 +52,7 @@ def main(
         _silence_stdout()
         return 0
     except Exception as error:  # the boundary: one line, never a traceback
-        if (environ or os.environ).get("MLXK_DEBUG"):
+        if settings.debug:
             raise
         internal = InternalError(f"{type(error).__name__}: {error}")
         sink.error(command, internal)

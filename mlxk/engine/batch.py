@@ -139,7 +139,7 @@ class Batch(SoloPath, PrefillPath):
         """Put the KV caches of the sequences finished so far into the prompt cache.
 
         Each is a lazy copy of a slice of the batch's KV buffers that keeps those whole
-        buffers alive until it is computed; computing them takes ~3-5 ms for 8 sequences
+        buffers alive until it is computed; computing them takes a few ms for 8 sequences
         on 2 cores. A server calls this after it has delivered a step's tokens, so that a
         batch's last tokens do not wait for it; :meth:`add` and :meth:`step` call it first
         too, so a new prompt always finds the prefixes of the sequences done before it."""

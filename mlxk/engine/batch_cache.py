@@ -4,8 +4,8 @@ mlx-lm merges the KV caches of sequences joining its batch into buffers exactly 
 as the longest of them, so the batch's first decode step reallocates every layer's
 buffer (256 more positions, zeroed, the old ones copied over); and it then takes the
 merged batch apart and puts it back together (``split``, which gathers every row of
-every buffer even when all of them stay). On 2 CPU cores, for 8 prompts of ~30 tokens
-on the 26M benchmark model, that made the batch's first step ~45-50 ms instead of ~21.
+every buffer even when all of them stay): the batch's first step cost about twice a
+decode step.
 
 A sequence's cache is handed to the generator as a :class:`JoiningKVCache` (the same
 arrays, no copy): mlx-lm merges caches by calling ``merge`` on the first one's class,

@@ -4,9 +4,8 @@ mlx's Linux wheels (``mlx-cpu``, ``mlx-cuda``) bundle the reference BLAS: a floa
 matmul runs at ~1.5 GFLOP/s and a batch of rows costs as much per row as one row, so
 prompt processing crawls and batching gains nothing. When an optimized BLAS with the
 CBLAS names is installed (Debian/Ubuntu ``libopenblas0``), it is loaded into the global
-symbol scope first and libmlx binds ``cblas_sgemm`` to it. Measured on a 2-core CPU: a
-one-row float32 matmul 5x faster, a 128-row one ~75x; a 26M float32 model decodes at 64
-instead of 35 tok/s (quantized and float16 models use mlx's own kernels and do not change).
+symbol scope first and libmlx binds ``cblas_sgemm`` to it (quantized and float16 models
+use mlx's own kernels and do not change). benchmarks/README.md has the speed-ups.
 
 ``MLXK_BLAS`` decides: unset or ``auto`` looks for OpenBLAS, ``off`` keeps the bundled
 one, a path loads that library (any CBLAS such as MKL's ``libmkl_rt.so.2``).
@@ -18,9 +17,6 @@ OpenBLAS's worker threads keep spinning for ~2^28 cycles (~0.1 s) after each mat
 they sleep. A forward pass alternates matmuls with mlx's own ops on another thread, so on a
 few cores the spinning workers take the cores those ops (and the Python driving them) need:
 mlxk loads it with ``OPENBLAS_THREAD_TIMEOUT=4`` (sleep at once) unless the user set one.
-Measured on 2 cores with two servers side by side, six paired rounds: 2 streaming clients
-got 1.17x the tokens/s of the spinning default (more in all six rounds), 1 client 1.04x,
-4 and 8 clients the same within noise.
 """
 
 from __future__ import annotations
@@ -145,17 +141,15 @@ def set_threads(count: int) -> bool:
 class DecodeThreads:
     """BLAS threads for a server's decode steps, chosen by timing the steps.
 
-    A prefill is one long matmul that nobody waits beside: it gets every core (8 prompts
-    at once: twice as fast on 2 cores as on one). A decode step is short, and the event
-    loop writing the streams runs beside it; whether it should leave the loop a core
-    depends on the machine, as measured on two 2-core VMs at 4 clients: on one, every
-    core but one gave 0.96 of the batched ceiling and every core 0.91; on a faster one,
-    every core 0.87 and one left free 0.82 (0.85 and 0.78 at 8 clients). So for each
-    batch size the server alternates between the two until each has had
-    ``EXPLORE_STEPS`` steps, then keeps every core unless the last ``WINDOW`` steps with
-    one core left free took less by ``MARGIN`` (medians: a few noisy steps on a busy
-    machine must not leave a lone stream on one core), and gives the other count one step
-    in every ``REVISIT_EVERY`` in case the machine's load has changed.
+    A prefill is one long matmul that nobody waits beside: it gets every core. A decode step
+    is short, and the event loop writing the streams runs beside it; whether it should leave
+    the loop a core depends on the machine (one 2-core VM served more tokens with a core
+    left free, a faster one with every core). So for each batch size the server alternates
+    between the two until each has had ``EXPLORE_STEPS`` steps, then keeps every core unless
+    the last ``WINDOW`` steps with one core left free took less by ``MARGIN`` (medians: a
+    few noisy steps on a busy machine must not leave a lone stream on one core), and gives
+    the other count one step in every ``REVISIT_EVERY`` in case the machine's load has
+    changed.
     """
 
     EXPLORE_STEPS = 6

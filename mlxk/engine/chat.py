@@ -19,7 +19,6 @@ from mlxk.errors import ContextLengthExceeded, InvalidRequest
 class Prompt:
     text: str
     token_ids: tuple[int, ...]
-    templated: bool
 
 
 def fallback_format(messages: list[dict]) -> str:
@@ -34,7 +33,7 @@ def chat_prompt(loaded: LoadedModel, messages: list[dict], *, use_template: bool
     tokenizer = loaded.tokenizer
     if use_template and loaded.has_chat_template:
         text = _render(tokenizer, messages)
-        return Prompt(text, tuple(_encode(tokenizer, text, False)), templated=True)
+        return Prompt(text, tuple(_encode(tokenizer, text, False)))
     if use_template and any(m["role"] == "assistant" for m in messages):
         return raw_prompt(loaded, fallback_format(messages))
     # A base model continues text: give it the text itself.
@@ -46,7 +45,7 @@ def raw_prompt(loaded: LoadedModel, text: str) -> Prompt:
     tokenizer = loaded.tokenizer
     bos = getattr(tokenizer, "bos_token", None)
     add_special = bos is None or not text.startswith(bos)
-    return Prompt(text, tuple(_encode(tokenizer, text, add_special)), templated=False)
+    return Prompt(text, tuple(_encode(tokenizer, text, add_special)))
 
 
 def _check_text(loaded: LoadedModel, text: str) -> None:

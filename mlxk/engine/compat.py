@@ -7,7 +7,7 @@ the prompt cache's trie) and builds on classes it does not document
 mlx-lm may change any of them; pyproject.toml bounds mlx-lm to the releases the suite
 passed on, and :func:`self_check`, run when a server starts, names what changed:
 a server refuses to start on what it cannot work without, and says so where it falls
-back (measured: both fallbacks cost a little speed, never a wrong answer).
+back (both fallbacks cost a little speed, never a wrong answer).
 
 Nothing here imports mlx or mlx-lm at module level: the cache's runtime check reads
 mlx-lm's architectures from its files without importing it (``mlxk list`` stays fast).

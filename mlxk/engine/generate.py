@@ -55,7 +55,6 @@ class Timings:
     time_to_first_token_s: float
     prefill_tokens_per_s: float
     decode_tokens_per_s: float
-    total_s: float
     peak_memory_bytes: int
 
 
@@ -170,7 +169,6 @@ class TokenPipeline:
                 decode_tokens_per_s=(self.generated - 1) / decode_time
                 if self.generated > 1
                 else 0.0,
-                total_s=ended - self.started,
                 peak_memory_bytes=peak_memory_bytes,
             ),
         )

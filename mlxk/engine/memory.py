@@ -50,11 +50,10 @@ def give_freed_heap_back(mmap_threshold: int = 32 << 20, trim_threshold: int = 1
     """Have glibc give a thread's freed heap back to the OS (Linux; a server calls this
     before it loads a model). By default glibc raises its thresholds as large blocks come
     and go, so a worker thread's arena ends up keeping several MB at its top after all of
-    it is freed, and ``malloc_trim`` trims the top of the main thread's arena only: after
-    an idle unload the memory benchmark's server held 70.6 MB or 73-75 MB by turns (67.9
-    empty). Fixed thresholds (blocks under 32 MB from the arenas, as the raised threshold
-    had them; tops trimmed past 1 MB) keep it at 70.6-72 and cost no measurable speed
-    (paired rounds at 8 clients 1.000x). Not where the user set glibc's own variables.
+    it is freed, and ``malloc_trim`` trims the top of the main thread's arena only, so an
+    idle unload did not give everything back. Fixed thresholds (blocks under 32 MB from
+    the arenas, as the raised threshold had them; tops trimmed past 1 MB) do, at no
+    measurable cost (benchmarks/memory.py). Not where the user set glibc's own variables.
     Returns whether the thresholds were set."""
     import ctypes
     import sys

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -29,7 +29,6 @@ class LoadedModel:
     eos_token_ids: frozenset[int]
     special_tokens: frozenset[str]
     load_seconds: float
-    extras: dict = field(default_factory=dict)
 
     @property
     def has_chat_template(self) -> bool:
@@ -121,7 +120,6 @@ def load(path: Path) -> LoadedModel:
 def unload(loaded: LoadedModel) -> None:
     loaded.model = None
     loaded.tokenizer = None
-    loaded.extras.clear()
     gc.collect()
     release_freed_memory()
 

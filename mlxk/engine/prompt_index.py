@@ -3,9 +3,8 @@
 mlx-lm indexes the cached sequences in a token trie. Where a new prompt leaves the trie
 (past a system prompt that the cached chats share, say), it looks for the shortest cached
 sequence below that point by walking every node of that subtree up to that length: one
-node per token of every cached sequence's tail. With 64 chats cached that took 1-4 ms per
-new request (2-core CPU), on the model thread between decode steps: every decoding stream
-waited for it, and a burst of 8 requests waited 7-19 ms before its prefill. Here the trie
+node per token of every cached sequence's tail, on the model thread between decode steps,
+where every decoding stream waits for it. Here the trie
 also keeps the set of sequences it holds (at most the cache's 64), and the shortest one
 that shares the prompt's path is found by comparing each one's start with it, in C: the
 same answer (among several of that length maybe another one, which shares as many tokens

@@ -21,6 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 REASONING = "reasoning"
+# How reasoning and answer read inline (1.x's Markdown format): the CLI and the server's
+# reasoning_format "inline" share it.
+REASONING_HEADER = "**[Reasoning]**\n\n"
+ANSWER_AFTER_REASONING = "\n\n---\n\n**[Answer]**\n\n"
 ANSWER = "answer"
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"

@@ -90,9 +90,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.manager = manager
-    app.state.started = int(time.time())
+    app.state.manager = manager  # for the server runner (serving.py), which ends its jobs
 
     @app.exception_handler(MlxkError)
     async def on_mlxk_error(request: Request, error: MlxkError):

@@ -15,14 +15,13 @@ from mlxk import __version__
 from mlxk.cache.info import describe
 from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN, resolve
 from mlxk.cache.scan import scan
+from mlxk.engine.reasoning import ANSWER_AFTER_REASONING, REASONING_HEADER
 from mlxk.engine.request import SamplingRequest
 from mlxk.errors import ModelNotFound, UnsupportedParameter
 from mlxk.server import schemas as api
 from mlxk.server.jobs import GenerationRequest, Job
 from mlxk.server.manager import ModelManager
 from mlxk.server.sse import (
-    ANSWER_AFTER_REASONING,
-    REASONING_HEADER,
     chat_events,
     collect,
     completion_events,

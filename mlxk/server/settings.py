@@ -61,24 +61,22 @@ def window_ms(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ArgumentTypeError(f"{text} is not a whole number") from None
-    if value < 1:
-        raise ArgumentTypeError(f"{text} is not 1 or more")
-    return value
+def whole_number(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no less than ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ArgumentTypeError(f"{text} is not a whole number") from None
+        if value < least:
+            raise ArgumentTypeError(f"{text} is not {least} or more")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ArgumentTypeError(f"{text} is not a whole number") from None
-    if value < 0:
-        raise ArgumentTypeError(f"{text} is not 0 or more")
-    return value
+positive_int, non_negative_int = whole_number(1), whole_number(0)
 
 
 def byte_size(text: str) -> str:

@@ -14,12 +14,9 @@ from collections.abc import AsyncIterator
 
 from fastapi.responses import StreamingResponse
 
-from mlxk.engine.reasoning import REASONING
+from mlxk.engine.reasoning import ANSWER_AFTER_REASONING, REASONING, REASONING_HEADER
 from mlxk.errors import Interrupted, MlxkError
 from mlxk.server.jobs import Ended, Failed, Job, Piece, Prepared, Refused
-
-REASONING_HEADER = "**[Reasoning]**\n\n"
-ANSWER_AFTER_REASONING = "\n\n---\n\n**[Answer]**\n\n"
 
 
 def timings_of(chunk) -> dict:

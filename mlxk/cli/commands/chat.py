@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from mlxk.cli.commands.run import _StreamPrinter, note_blas, options_from_args, verbose_line
+from mlxk.cli.answers import StreamPrinter, note_blas, verbose_line
 
 EXIT_WORDS = {"/exit", "exit", "quit", "/quit", "/bye"}
 
@@ -23,14 +23,15 @@ def _read_line(sink, prompt: str) -> str | None:
     return line.rstrip("\n")
 
 
-def chat_loop(settings, sink, args) -> int:
+def chat_loop(settings, sink, args, options) -> int:
+    """Chat with ``args.model`` until /exit, Ctrl-D or Ctrl-C at the prompt; ``options``
+    (``run``'s RunOptions) set how each answer is generated and shown."""
     from mlxk.cache.info import resolve_runnable
     from mlxk.engine.memory import check_fits, model_bytes
     from mlxk.engine.session import session_for
 
     info = resolve_runnable(settings.hub_cache, args.model)
     check_fits(info.name, model_bytes(info.snapshot_path), settings.memory_limit)
-    options = options_from_args(args, prompt="")
     note_blas(sink, options.verbose)
     with session_for(info.name, info.snapshot_path) as session:
         cache = session.new_prompt_cache()
@@ -58,7 +59,7 @@ def chat_loop(settings, sink, args) -> int:
                 continue
             turn = [*history, {"role": "user", "content": text}]
             sink.stream("Assistant: ")
-            printer = _StreamPrinter(sink, options.hide_reasoning)
+            printer = StreamPrinter(sink, options.hide_reasoning)
             try:
                 completion = session.generate(system + turn, options, printer.write, cache)
             except KeyboardInterrupt:
