@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 JSON_API_SPEC_VERSION = "1.0.0"
 API_VERSION = f"json-{JSON_API_SPEC_VERSION}"
@@ -45,7 +46,7 @@ def _validator(name: str):
     return Draft202012Validator(schema, format_checker=FormatChecker())
 
 
-def validate(name: str, payload) -> None:
+def validate(name: str, payload: Any) -> None:
     errors = sorted(_validator(name).iter_errors(payload), key=lambda e: list(e.path))
     if errors:
         lines = [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors[:5]]

@@ -161,3 +161,11 @@ def test_serve_options_are_listed_once_and_reach_the_child_and_the_settings():
     )  # fmt: skip
     defaults = from_args(build_parser().parse_args(["serve"]), hub_cache=ROOT)
     assert defaults == ServerSettings(hub_cache=ROOT)
+
+
+def test_mypy_passes_on_the_package():
+    mypy = shutil.which("mypy") or str(Path(sys.executable).parent / "mypy")
+    if not Path(mypy).exists():
+        pytest.fail("mypy is not installed; it is part of the test extra")
+    proc = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -30,6 +30,13 @@ class ModelInfo:
     snapshot_path: Path | None
 
     @property
+    def path(self) -> Path:
+        """The snapshot directory of a model that has one (every runnable model does)."""
+        if self.snapshot_path is None:
+            raise ModelNotRunnable(f"{self.name} has no snapshot in the cache")
+        return self.snapshot_path
+
+    @property
     def healthy(self) -> bool:
         return self.integrity.ok
 
@@ -68,15 +75,17 @@ class ModelInfo:
 def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
     snapshot = snapshot or repo.current
     path = snapshot.path if snapshot else None
+    # Joined only with names the listing holds, and there are none without a snapshot.
+    base = path if path is not None else repo.path
     listing = list_files(path) if path else {}
-    files = [path / name for name in listing]
-    config = detect.read_json(path / "config.json") if "config.json" in listing else None
+    files = [base / name for name in listing]
+    config = detect.read_json(base / "config.json") if "config.json" in listing else None
     tokenizer_config = (
-        detect.read_json(path / "tokenizer_config.json") or {}
+        detect.read_json(base / "tokenizer_config.json") or {}
         if "tokenizer_config.json" in listing
         else {}
     )
-    fm = detect.front_matter(path) if "README.md" in listing else {}
+    fm = detect.front_matter(base) if "README.md" in listing else {}
     framework = detect.detect_framework(repo.name, path, files, fm, config) if path else "Unknown"
     model_type = detect.detect_model_type(config, fm, path, tokenizer_config) if path else "unknown"
     integrity = (
@@ -85,7 +94,7 @@ def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
         else health.check_integrity(repo.path, path, listing, config)
     )
     runtime = (
-        health.check_runtime(framework, config, path, model_type)
+        health.check_runtime(framework, config, base, model_type)
         if integrity.ok
         else health.Verdict(False, integrity.reason)
     )

@@ -97,7 +97,7 @@ def pull(settings: Settings, text: str) -> PullResult:
         raise DownloadFailed(
             f"download of {name} failed: {_first_line(error)}; run 'mlxk pull {text}' to resume"
         ) from error
-    except (HfHubHTTPError, *_transport_errors()) as error:
+    except (HfHubHTTPError, *_transport_errors()) as error:  # type: ignore[misc]
         raise DownloadFailed(
             f"download of {name} failed: {_first_line(error)}; run 'mlxk pull {text}' to resume"
         ) from error

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class RemovalPlan:
     # Snapshot links whose target is not one of this repo's blobs: reported, not followed.
     foreign_links: tuple[str, ...] = field(default=())
 
-    def relative(self, paths) -> list[str]:
+    def relative(self, paths: Iterable[Path]) -> list[str]:
         return [str(p.relative_to(self.hub)) for p in paths]
 
 
@@ -45,7 +46,7 @@ def _inside(hub: Path, path: Path) -> bool:
     return True
 
 
-def _size(paths) -> int:
+def _size(paths: Iterable[Path]) -> int:
     total = 0
     for p in paths:
         targets = [p] if p.is_file() else [q for q in p.rglob("*") if q.is_file()]
@@ -90,6 +91,7 @@ def plan_removal(hub: Path, resolved: Resolved) -> RemovalPlan:
             repo.name, hub, True, None, paths, (), lock_files, _size([repo.path]), held
         )
     snapshot = resolved.snapshot
+    assert snapshot is not None, "a pinned revision resolves to a snapshot"
     own_blobs = (repo.path / "blobs").resolve()
     keep: set[Path] = set()
     for other in repo.snapshots:

@@ -4,10 +4,16 @@ interactive chat share it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlxk.engine.reasoning import ANSWER_AFTER_REASONING, REASONING_HEADER
 
+if TYPE_CHECKING:
+    from mlxk.cli.output import Sink
+    from mlxk.engine.generate import Chunk, Completion, Timings, Usage
 
-def usage_of(usage) -> dict:
+
+def usage_of(usage: Usage) -> dict:
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -15,7 +21,7 @@ def usage_of(usage) -> dict:
     }
 
 
-def timings_of(load_s: float, t) -> dict:
+def timings_of(load_s: float, t: Timings) -> dict:
     return {
         "load_s": round(load_s, 4),
         "prefill_tokens_per_s": round(t.prefill_tokens_per_s, 2),
@@ -25,7 +31,7 @@ def timings_of(load_s: float, t) -> dict:
     }
 
 
-def note_blas(sink, verbose: bool) -> None:
+def note_blas(sink: Sink, verbose: bool) -> None:
     """Say which BLAS mlx will use when asked (``--verbose``) or when MLXK_BLAS failed."""
     from mlxk.engine.blas import use_fast_blas
 
@@ -36,8 +42,9 @@ def note_blas(sink, verbose: bool) -> None:
         sink.note(f"[{choice.reason}]")
 
 
-def verbose_line(load_s: float, completion) -> str:
+def verbose_line(load_s: float, completion: Completion) -> str:
     t, u = completion.timings, completion.usage
+    assert t is not None and u is not None, "a finished completion"
     return (
         f"[load {load_s:.2f}s | prompt {u.prompt_tokens} tok ({u.cached_tokens} cached),"
         f" {t.prefill_tokens_per_s:.1f} tok/s"
@@ -57,12 +64,12 @@ def render_answer(data: dict, hide_reasoning: bool) -> str:
 class StreamPrinter:
     """Prints chunks as they come, with the 1.x reasoning/answer headers."""
 
-    def __init__(self, sink, hide_reasoning: bool):
+    def __init__(self, sink: Sink, hide_reasoning: bool):
         self.sink = sink
         self.hide_reasoning = hide_reasoning
         self.section: str | None = None
 
-    def write(self, chunk) -> None:
+    def write(self, chunk: Chunk) -> None:
         if not chunk.text:
             return
         if chunk.channel == "reasoning":

@@ -10,13 +10,13 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from mlxk.contract import API_VERSION
 from mlxk.errors import MlxkError
 
 
-def envelope(command: str | None, data, error: dict | None = None) -> dict:
+def envelope(command: str | None, data: Any, error: dict | None = None) -> dict:
     return {
         "status": "error" if error else "success",
         "command": command,
@@ -32,7 +32,7 @@ class Sink:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
 
-    def result(self, command: str, data, render: Callable[[dict], str] | None = None) -> None:
+    def result(self, command: str, data: Any, render: Callable[[dict], str] | None = None) -> None:
         if self.json_mode:
             self._write_json(envelope(command, data))
         elif render is not None:
@@ -41,7 +41,7 @@ class Sink:
                 self.out.write(text if text.endswith("\n") else text + "\n")
                 self.out.flush()
 
-    def error(self, command: str | None, error: MlxkError, data=None) -> None:
+    def error(self, command: str | None, error: MlxkError, data: Any = None) -> None:
         if self.json_mode:
             self._write_json(envelope(command, data, error.to_dict()))
         else:

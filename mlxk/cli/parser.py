@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from mlxk import __version__
 from mlxk.errors import UsageError
@@ -25,7 +26,7 @@ COMMANDS = {
 class Parser(argparse.ArgumentParser):
     """Raises instead of printing usage and exiting, so errors go through the sink."""
 
-    def error(self, message: str):  # noqa: D401 - argparse API
+    def error(self, message: str) -> NoReturn:  # noqa: D401 - argparse API
         raise UsageError(
             f"{message} (see 'mlxk {self.prog.split()[-1]} --help')"
             if " " in self.prog

@@ -38,7 +38,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
     ]
 
-    def line(cells):
+    def line(cells: list[str]):
         return " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     out = [line(headers), "-+-".join("-" * w for w in widths)]

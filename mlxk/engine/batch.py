@@ -14,6 +14,8 @@ itself (:mod:`~mlxk.engine.batch_prefill`); a sequence that starts alone decodes
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlxk.engine import batch_prefill
 from mlxk.engine.batch_prefill import PrefillPath, one_pass_positions
 from mlxk.engine.batch_sequence import Sequence, StepResult
@@ -97,7 +99,7 @@ class Batch(SoloPath, PrefillPath):
             self._waiting.append(ident)
         return ident
 
-    def _insert(self, ident: int, feed: list[int], cache, held: list[int], limit: int) -> None:
+    def _insert(self, ident: int, feed: list[int], cache: Any, held: list[int], limit: int) -> None:
         """Hand a sequence to the generator: the tokens to feed it, the KV cache holding
         ``held`` (None: empty), and how many more tokens it may make."""
         from mlxk.engine.batch_cache import JoiningKVCache
@@ -228,7 +230,9 @@ class Batch(SoloPath, PrefillPath):
             results.append(self._finished(ident, chunks, cache, held))
         return results
 
-    def _finished(self, ident: int, chunks: list, cache, tokens, reason=None) -> StepResult:
+    def _finished(
+        self, ident: int, chunks: list, cache: Any, tokens: list[int], reason: str | None = None
+    ) -> StepResult:
         """A sequence that is done: its KV cache (holding ``tokens``) goes to the prompt
         cache, its last chunks close it with the finish reason, usage and timings."""
         import mlx.core as mx

@@ -16,6 +16,8 @@ that is what it is asked to keep. Everything else is mlx-lm's own code.
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlx_lm.models.cache import BatchKVCache, KVCache
 
 from mlxk.engine.compat import set_write_position
@@ -47,15 +49,16 @@ class RoomyBatchKVCache(BatchKVCache):
                 continue
             keys[row : row + 1, :, pad:longest] = cache.keys[..., : cache.offset, :]
             values[row : row + 1, :, pad:longest] = cache.values[..., : cache.offset, :]
-        merged = cls(padding)
+        merged: Any = cls(padding)
         merged.keys, merged.values = keys, values
         merged.offset += longest
         set_write_position(merged, longest)
         return merged
 
-    def filter(self, batch_indices):
+    def filter(self, batch_indices: Any) -> None:
         rows = self.offset.shape[0]
-        if list(batch_indices) == list(range(rows)) and min(self.left_padding.tolist()) == 0:
+        padding: Any = self.left_padding.tolist()
+        if list(batch_indices) == list(range(rows)) and min(padding) == 0:
             return  # keeps every row where it is: the buffers stay as they are
         super().filter(batch_indices)
 
@@ -64,7 +67,7 @@ class JoiningKVCache(KVCache):
     """A plain KV cache whose class merges with room (see the module's docstring)."""
 
     @classmethod
-    def merge(cls, caches):
+    def merge(cls, caches: list):
         if all(_plain(c) for c in caches):
             return RoomyBatchKVCache.merge_with_room(caches)
         return BatchKVCache.merge(caches)
@@ -83,6 +86,6 @@ class JoiningKVCache(KVCache):
         return joined
 
 
-def _plain(cache) -> bool:
+def _plain(cache: Any) -> bool:
     """A KV cache of one sequence with nothing but keys, values and an offset."""
     return type(cache) in (KVCache, JoiningKVCache)

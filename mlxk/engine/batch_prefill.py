@@ -17,6 +17,9 @@ device does in the time it reads the weights (:func:`one_pass_positions`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from mlxk.engine.batch_sequence import Sequence, StepResult, first_token
 from mlxk.engine.batch_solo import Solo
 
@@ -26,7 +29,7 @@ PREFILL_CHUNK = 2048  # prompt tokens per forward pass, as mlx-lm's default
 FLOPS_PER_WEIGHT_BYTE = 5
 
 
-def one_pass_positions(model) -> int:
+def one_pass_positions(model: Any) -> int:
     """How many positions besides the prompts' last ones a prefill may compute logits for
     (2 * hidden * vocab FLOPs each) and still beat the pass that feeding the last tokens
     apart costs (at least the time to read every weight). 0 for a model whose shape it
@@ -37,15 +40,23 @@ def one_pass_positions(model) -> int:
     hidden, vocab = getattr(args, "hidden_size", None), getattr(args, "vocab_size", None)
     if not isinstance(hidden, int) or not isinstance(vocab, int) or hidden * vocab <= 0:
         return 0
-    weight_bytes = sum(value.nbytes for _, value in tree_flatten(model.parameters()))
+    flat: Any = tree_flatten(model.parameters())
+    weight_bytes = sum(value.nbytes for _, value in flat)
     return int(FLOPS_PER_WEIGHT_BYTE * weight_bytes / (2 * hidden * vocab))
 
 
 class PrefillPath:
     """Prefilling waiting prompts; mixed into :class:`mlxk.engine.batch.Batch`."""
 
+    loaded: Any
+    _generator: Any
     _waiting: list[int]
     _sequences: dict[int, Sequence]
+    _solo: Solo | None
+    _by_generator_uid: dict[int, int]
+    _one_pass_positions: int
+    _finished: Callable[..., StepResult]
+    _insert: Callable[..., None]
 
     def _prefill(self) -> list[StepResult]:
         """Prefill the waiting prompts together and sample each one's first token."""
@@ -167,5 +178,6 @@ class PrefillPath:
                 batch = cached_only
             else:
                 batch.extend(cached_only)
+        assert batch is not None, "there is at least one sequence"
         last = mx.array([[s.rest[-1]] for s in sequences])
         return batch, self.loaded.model(last, cache=batch.prompt_cache)[:, -1, :]

@@ -7,7 +7,9 @@ sequence sampled here (its first token, the lone path) continues as the generato
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from mlxk.engine.generate import Chunk, TokenPipeline
 
@@ -25,12 +27,12 @@ class Sequence:
     prompt_ids: list[int]
     cache: list | None  # the prompt cache's KV for the prefix it had, if any
     rest: list[int]  # the prompt tokens that cache lacks (at least one)
-    sampler: object
+    sampler: Callable[[Any], Any]
     processors: list
     generator_uid: int | None = None
 
 
-def first_token(sequence: Sequence, logits):
+def first_token(sequence: Sequence, logits: Any) -> Any:
     """Sample as mlx-lm's decoding batch does: processors on the logits (with the
     prompt as context), then the sampler on the normalized log-probabilities."""
     import mlx.core as mx
@@ -41,7 +43,7 @@ def first_token(sequence: Sequence, logits):
     return sample(sequence, logits, context)[0]
 
 
-def sample(sequence: Sequence, logits, context):
+def sample(sequence: Sequence, logits: Any, context: Any) -> Any:
     """The sequence's logits processors (given the tokens so far), then its sampler on
     the normalized log-probabilities."""
     import mlx.core as mx

@@ -10,7 +10,9 @@ a prefilled prompt does (:meth:`SoloPath._hand_over_solo`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from mlxk.engine.batch_sequence import Sequence, StepResult, sample
 
@@ -24,15 +26,19 @@ class Solo:
     ident: int
     cache: list
     fed: int = 0
-    pending: object = None
-    context: object = None  # the tokens fed so far, for logits processors that need them
+    pending: Any = None  # mx.array
+    context: Any = None  # the tokens fed so far, for logits processors that need them
 
 
 class SoloPath:
     """The lone sequence's steps; mixed into :class:`mlxk.engine.batch.Batch`."""
 
+    loaded: Any
+    _generator: Any
     _solo: Solo | None
     _sequences: dict[int, Sequence]
+    _finished: Callable[..., StepResult]
+    _insert: Callable[..., None]
 
     def _decode_solo(self) -> list[StepResult]:
         """One token of the lone sequence. The one after it is set computing first (unless
@@ -40,6 +46,7 @@ class SoloPath:
         import mlx.core as mx
 
         solo = self._solo
+        assert solo is not None, "called only while a sequence decodes alone"
         sequence = self._sequences[solo.ident]
         pipeline = sequence.pipeline
         with mx.stream(self._generator.stream):
@@ -57,7 +64,7 @@ class SoloPath:
         self._solo = None
         return [self._finished(solo.ident, chunks, solo.cache, self._solo_held(sequence, solo))]
 
-    def _solo_next(self, sequence: Sequence, solo: Solo, token):
+    def _solo_next(self, sequence: Sequence, solo: Solo, token: Any) -> Any:
         """Feed ``token`` (an mx array of one id) to the lone sequence's cache; the next
         token, sampled as the generator samples (see :meth:`_sample`)."""
         import mlx.core as mx
@@ -79,6 +86,7 @@ class SoloPath:
         """The lone sequence joins the generator's batch: a token it has computed is
         delivered first, then it goes in with its cache and the token to feed next."""
         solo, self._solo = self._solo, None
+        assert solo is not None, "called only while a sequence decodes alone"
         sequence = self._sequences[solo.ident]
         pipeline = sequence.pipeline
         results = []

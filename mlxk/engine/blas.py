@@ -32,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 _THREAD_SETTERS = ("openblas_set_num_threads", "MKL_Set_Num_Threads")
 _USER_THREAD_SETTINGS = (
@@ -86,7 +87,7 @@ def use_fast_blas() -> BlasChoice:
 
 def _load(name: str, *, explicit: bool) -> BlasChoice:
     bundled = "mlx's bundled BLAS"
-    env = ()
+    env: tuple[tuple[str, str], ...] = ()
     spin_setting, spin = OPENBLAS_SPIN
     if spin_setting not in os.environ:  # read by OpenBLAS as it loads, ignored by others
         os.environ[spin_setting] = spin
@@ -121,7 +122,7 @@ def _mapped_path(name: str) -> str | None:
     return None
 
 
-def _set_threads(library, count: int) -> bool:
+def _set_threads(library: Any, count: int) -> bool:
     for symbol in _THREAD_SETTERS:
         setter = getattr(library, symbol, None)
         if setter is not None:

@@ -9,6 +9,7 @@ refused before it is tokenized.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mlxk.engine.limits import DEFAULT_CONTEXT
 from mlxk.engine.model import LoadedModel
@@ -68,7 +69,7 @@ def _check_text(loaded: LoadedModel, text: str) -> None:
         )
 
 
-def _render(tokenizer, messages: list[dict]) -> str:
+def _render(tokenizer: Any, messages: list[dict]) -> str:
     from jinja2 import TemplateError
 
     try:
@@ -77,7 +78,7 @@ def _render(tokenizer, messages: list[dict]) -> str:
         raise InvalidRequest(f"the model's chat template refused these messages: {error}") from None
 
 
-def _encode(tokenizer, text: str, add_special_tokens: bool) -> list[int]:
+def _encode(tokenizer: Any, text: str, add_special_tokens: bool) -> list[int]:
     try:
         return tokenizer.encode(text, add_special_tokens=add_special_tokens)
     except UnicodeError as error:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 TESTED = "0.32"  # the mlx-lm minor the suite passed on; pyproject allows < the next one
 
@@ -58,7 +60,7 @@ def architectures() -> tuple[frozenset[str], dict[str, str]] | None:
 # -- the generator and its batch ---------------------------------------------------------
 
 
-def tokens_ahead(generator):
+def tokens_ahead(generator: Any) -> tuple[list[int], Any] | None:
     """(uids, next tokens) the generator's batch already computed, or None if not exposed."""
     batch = getattr(generator, "_generation_batch", None)
     ahead = getattr(batch, "_next_tokens", None)
@@ -68,12 +70,14 @@ def tokens_ahead(generator):
     return uids, ahead
 
 
-def generation_batch(generator):
+def generation_batch(generator: Any) -> Any:
     """The generator's current batch (tests read it to check how caches merge)."""
     return getattr(generator, "_generation_batch", None)
 
 
-def prompt_batch(model, uids, caches, prompts, prefill_step_size: int):
+def prompt_batch(
+    model: Any, uids: list[int], caches: list, prompts: list[list[int]], prefill_step_size: int
+) -> Any:
     """mlx-lm's batch that prefills prompts onto caches (left-padded to one)."""
     from mlx_lm.generate import PromptProcessingBatch
 
@@ -83,19 +87,19 @@ def prompt_batch(model, uids, caches, prompts, prefill_step_size: int):
 # -- batch KV caches ---------------------------------------------------------------------
 
 
-def write_position(layer) -> int:
+def write_position(layer: Any) -> int:
     """Where a batch KV cache writes next (its buffer's filled length)."""
     return layer._idx
 
 
-def set_write_position(layer, position: int) -> None:
+def set_write_position(layer: Any, position: int) -> None:
     layer._idx = position
 
 
 # -- the prompt cache's trie ---------------------------------------------------------------
 
 
-def replace_trie(cache, make_trie) -> bool:
+def replace_trie(cache: Any, make_trie: Callable[[], Any]) -> bool:
     """Give an empty ``LRUPromptCache`` another trie; False where its trie is not the
     empty ``PromptTrie`` this was written against (it then keeps its own)."""
     from mlx_lm.models.cache import PromptTrie
@@ -107,7 +111,7 @@ def replace_trie(cache, make_trie) -> bool:
     return True
 
 
-def trie_nodes(trie) -> dict:
+def trie_nodes(trie: Any) -> dict:
     """The node dictionary of a ``PromptTrie`` (the subclass in prompt_index reads it)."""
     return trie._trie
 
@@ -115,7 +119,7 @@ def trie_nodes(trie) -> dict:
 # -- building a model from a config (the scripted test and demo models) --------------------
 
 
-def model_classes(config: dict):
+def model_classes(config: dict) -> tuple[Any, Any]:
     """(Model, ModelArgs) mlx-lm uses for ``config``."""
     from mlx_lm.utils import _get_classes
 

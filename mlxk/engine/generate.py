@@ -9,8 +9,9 @@ streamed and unstreamed texts are identical for the same settings.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlxk.engine.chat import Prompt
 from mlxk.engine.model import LoadedModel
@@ -190,7 +191,7 @@ def stream(
     sampler, processors = _sampling(params)
     mx.reset_peak_memory()
     to_feed, cached = list(prompt.token_ids), 0
-    extra = {}
+    extra: dict[str, Any] = {}
     if prompt_cache is not None:
         to_feed, cached = prompt_cache.prepare(prompt.token_ids)
         extra["prompt_cache"] = prompt_cache.cache
@@ -205,7 +206,7 @@ def stream(
     )
     try:
         for token, _logprobs in tokens:
-            yield from pipeline.feed(token)
+            yield from pipeline.feed(int(token))
             if pipeline.done:
                 break
     finally:
@@ -224,7 +225,7 @@ def _chunks(pieces: list[tuple[str, str]], ids: tuple[int, ...]) -> list[Chunk]:
     ]
 
 
-def fold(chunks: Iterator[Chunk], on_chunk=None) -> Completion:
+def fold(chunks: Iterator[Chunk], on_chunk: Callable[[Chunk], None] | None = None) -> Completion:
     """Join a chunk stream into a :class:`Completion`, calling ``on_chunk`` on each."""
     result = Completion()
     answer: list[str] = []

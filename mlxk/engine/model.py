@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from mlxk.configs import context_length_of
 from mlxk.engine.blas import use_fast_blas
@@ -22,8 +23,8 @@ _TURN_END_TOKENS = ("<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|endoftext|>"
 @dataclass
 class LoadedModel:
     path: Path
-    model: object
-    tokenizer: object  # mlx_lm TokenizerWrapper
+    model: Any  # an mlx-lm model (mlx.nn.Module)
+    tokenizer: Any  # mlx_lm TokenizerWrapper
     config: dict
     context_length: int | None
     eos_token_ids: frozenset[int]
@@ -51,7 +52,7 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _as_ids(value) -> set[int]:
+def _as_ids(value: Any) -> set[int]:
     if isinstance(value, int):
         return {value}
     if isinstance(value, list):
@@ -59,7 +60,7 @@ def _as_ids(value) -> set[int]:
     return set()
 
 
-def end_token_ids(path: Path, config: dict, tokenizer) -> frozenset[int]:
+def end_token_ids(path: Path, config: dict, tokenizer: Any) -> frozenset[int]:
     """Every id that ends generation: tokenizer, config, generation_config, turn ends."""
     ids = set(tokenizer.eos_token_ids)
     ids |= _as_ids(config.get("eos_token_id"))
@@ -76,7 +77,7 @@ def end_token_ids(path: Path, config: dict, tokenizer) -> frozenset[int]:
     return frozenset(ids)
 
 
-def _added_special_tokens(tokenizer) -> set[str]:
+def _added_special_tokens(tokenizer: Any) -> set[str]:
     decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
     return {t.content for t in decoder.values() if getattr(t, "special", False)}
 
@@ -98,7 +99,7 @@ def load(path: Path) -> LoadedModel:
     from mlx_lm import load as mlx_load
 
     started = time.perf_counter()
-    model, tokenizer = mlx_load(str(path))
+    model, tokenizer = mlx_load(str(path))[:2]
     config = _read_json(path / "config.json")
     eos = end_token_ids(path, config, tokenizer)
     tokenizer.eos_token_ids = set(eos)

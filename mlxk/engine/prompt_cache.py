@@ -7,8 +7,11 @@ to the model. Turn N of a chat therefore processes only what turn N added.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 
-def common_prefix(a, b) -> int:
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
@@ -18,7 +21,7 @@ def common_prefix(a, b) -> int:
 
 
 class PromptCache:
-    def __init__(self, model):
+    def __init__(self, model: Any):
         from mlx_lm.models.cache import make_prompt_cache
 
         self._model = model
@@ -35,7 +38,7 @@ class PromptCache:
         self.cache = make_prompt_cache(self._model)
         self.tokens = []
 
-    def prepare(self, prompt_ids) -> tuple[list[int], int]:
+    def prepare(self, prompt_ids: Sequence[int]) -> tuple[list[int], int]:
         """Trim to the shared prefix; return (tokens still to feed, tokens reused)."""
         from mlx_lm.models.cache import can_trim_prompt_cache, trim_prompt_cache
 
@@ -51,7 +54,7 @@ class PromptCache:
         self.tokens = prompt_ids[:keep]
         return prompt_ids[keep:], keep
 
-    def record(self, fed_ids) -> None:
+    def record(self, fed_ids: Sequence[int]) -> None:
         """After a generation: the cache now holds these tokens, up to its offset."""
         sequence = self.tokens + list(fed_ids)
         self.tokens = sequence[: self._offset()]

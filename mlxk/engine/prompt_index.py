@@ -14,9 +14,10 @@ with the prompt and so serves as well).
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 
-def prompt_cache(max_size: int, max_bytes: int):
+def prompt_cache(max_size: int, max_bytes: int) -> Any:
     """An empty ``LRUPromptCache`` whose trie knows its sequences (where its trie is the
     one this module knows; otherwise mlx-lm's own, unchanged)."""
     from mlx_lm.models.cache import LRUPromptCache
@@ -42,23 +43,23 @@ def _fast_trie_class():
             super().__init__()
             self.sequences: dict = {}  # model -> {tuple of tokens: None}
 
-        def add(self, model, tokens, value):
+        def add(self, model: Any, tokens: list[int], value: Any):
             self.sequences.setdefault(model, {})[tuple(tokens)] = None
             return super().add(model, tokens, value)
 
-        def pop(self, model, tokens):
+        def pop(self, model: Any, tokens: list[int]):
             value = super().pop(model, tokens)
             self.sequences.get(model, {}).pop(tuple(tokens), None)
             return value
 
-        def pop_prefixes(self, model, tokens):
+        def pop_prefixes(self, model: Any, tokens: list[int]):
             popped = super().pop_prefixes(model, tokens)
             held = self.sequences.get(model, {})
             for length, _ in popped:
                 held.pop(tuple(tokens[:length]), None)
             return popped
 
-        def search(self, model, tokens):
+        def search(self, model: Any, tokens: list[int]):
             root = trie_nodes(self).get(model)
             if root is None:
                 return PromptTrieResult(model, None, None, None, 0)
@@ -84,7 +85,7 @@ def _fast_trie_class():
 VALUE = "__value__"  # where mlx-lm's trie keeps a node's cached sequence
 
 
-def shortest_with_prefix(sequences, prefix: tuple) -> list[int] | None:
+def shortest_with_prefix(sequences: Any, prefix: tuple) -> list[int] | None:
     """The shortest of ``sequences`` (tuples of tokens) that starts with ``prefix``."""
     size = len(prefix)
     best = None

@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mlxk.engine.chat import chat_prompt, raw_prompt
+from mlxk.engine.chat import Prompt, chat_prompt, raw_prompt
 from mlxk.engine.generate import Completion, GenerationParams, fold, stream
 from mlxk.engine.limits import max_new_tokens
 from mlxk.engine.model import LoadedModel, load, unload
 from mlxk.engine.prompt_cache import PromptCache
+
+
+class GenerationOptions(Protocol):
+    """What a session's generation reads of its caller's options (``run``'s RunOptions)."""
+
+    @property
+    def max_tokens(self) -> int | None: ...
+
+    @property
+    def temperature(self) -> float: ...
+
+    @property
+    def top_p(self) -> float: ...
+
+    @property
+    def repetition_penalty(self) -> float | None: ...
+
+    @property
+    def seed(self) -> int | None: ...
+
+    @property
+    def stop(self) -> tuple[str, ...]: ...
+
+    @property
+    def use_chat_template(self) -> bool: ...
+
+
+if TYPE_CHECKING:
+    from mlxk.engine.generate import Chunk
 
 
 class Session:
@@ -23,16 +53,18 @@ class Session:
         return self.loaded.load_seconds
 
     @staticmethod
-    def messages(prompt: str, *, system: str | None = None, history=()) -> list[dict]:
+    def messages(
+        prompt: str, *, system: str | None = None, history: Sequence[dict] = ()
+    ) -> list[dict]:
         msgs = [{"role": "system", "content": system}] if system else []
         return msgs + list(history) + [{"role": "user", "content": prompt}]
 
-    def prompt_for(self, messages: list[dict], use_chat_template: bool = True):
+    def prompt_for(self, messages: list[dict], use_chat_template: bool = True) -> Prompt:
         if use_chat_template:
             return chat_prompt(self.loaded, messages)
         return raw_prompt(self.loaded, "\n\n".join(m["content"] for m in messages))
 
-    def params(self, options, prompt_tokens: int) -> GenerationParams:
+    def params(self, options: GenerationOptions, prompt_tokens: int) -> GenerationParams:
         return GenerationParams(
             max_tokens=max_new_tokens(
                 prompt_tokens, self.loaded.context_length, options.max_tokens
@@ -48,7 +80,11 @@ class Session:
         return PromptCache(self.loaded.model)
 
     def generate(
-        self, messages: list[dict], options, on_chunk=None, prompt_cache=None
+        self,
+        messages: list[dict],
+        options: GenerationOptions,
+        on_chunk: Callable[[Chunk], None] | None = None,
+        prompt_cache: Any = None,
     ) -> Completion:
         prompt = self.prompt_for(messages, options.use_chat_template)
         params = self.params(options, len(prompt.token_ids))

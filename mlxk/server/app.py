@@ -8,7 +8,9 @@ import ipaddress
 import logging
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -55,7 +57,7 @@ def error_response(error: MlxkError, request_id: str | None = None) -> JSONRespo
     return JSONResponse(body, status_code=error.kind.http_status, headers=headers)
 
 
-def _param_of(loc) -> str | None:
+def _param_of(loc: Sequence[Any]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     return ".".join(parts) or None
 
@@ -166,12 +168,12 @@ class Guard:
     limit as one that declares its length.
     """
 
-    def __init__(self, app, settings: ServerSettings):
+    def __init__(self, app: Any, settings: ServerSettings):
         self.app = app
         self.settings = settings
         self.hosts = allowed_hosts(settings)
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: dict, receive: Callable, send: Callable):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -191,7 +193,7 @@ class Guard:
             return
         status = 500
 
-        async def send_with_id(message):
+        async def send_with_id(message: dict):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -220,7 +222,7 @@ class Guard:
         return None
 
 
-async def _read_body(receive) -> tuple[bytes | None, MlxkError | None]:
+async def _read_body(receive: Callable) -> tuple[bytes | None, MlxkError | None]:
     """The whole body, or an error once it passes the limit (None, None: client left)."""
     chunks, size = [], 0
     while True:
@@ -236,7 +238,7 @@ async def _read_body(receive) -> tuple[bytes | None, MlxkError | None]:
             return b"".join(chunks), None
 
 
-def _replay(body: bytes | None, receive):
+def _replay(body: bytes | None, receive: Callable):
     """A ``receive`` that gives the app the body read already, then the connection's own."""
     if body is None:
         return receive

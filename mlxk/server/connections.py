@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import resource
 from collections import OrderedDict
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -59,7 +60,7 @@ class GuardedHttpTools(HttpToolsProtocol):
             state.mlxk_waiting = OrderedDict()
         self._waiting: OrderedDict = state.mlxk_waiting
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._await_headers()
 

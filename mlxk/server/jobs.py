@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +92,7 @@ class Pending:
         self.loop.call_soon_threadsafe(_put_all, self.queue, events)
 
 
-def _put_all(queue: asyncio.Queue, events) -> None:
+def _put_all(queue: asyncio.Queue, events: Sequence[Event]) -> None:
     for event in events:
         queue.put_nowait(event)
 

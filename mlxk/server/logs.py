@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 LOGGER = "mlxk.server"
 
@@ -66,7 +67,7 @@ def log_request(request_id: str, method: str, path: str, status: int, started: f
     )
 
 
-def log_blas(choice, decode_threads) -> None:
+def log_blas(choice: Any, decode_threads: Any) -> None:
     """The server's first line about speed: which BLAS mlx's matmuls use, and on how many
     threads it decodes (:class:`mlxk.engine.blas.DecodeThreads`)."""
     logger = logging.getLogger(LOGGER)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from mlxk.errors import InternalError, MlxkError, ServerBusy
 from mlxk.server.jobs import (
     END,
+    Event,
     Failed,
     GenerationRequest,
     Job,
@@ -324,7 +325,8 @@ class ModelManager:
             self._refuse(job, error)
             return
         self._active[uid] = job
-        job.emit(Ready(Prepared(self.slot.name, len(prompt.token_ids), params.max_tokens)))
+        name = self.slot.name or job.request.model
+        job.emit(Ready(Prepared(name, len(prompt.token_ids), params.max_tokens)))
 
     def _step(self) -> None:
         batch = self.slot.batch
@@ -344,7 +346,7 @@ class ModelManager:
             job = self._active.get(result.uid)
             if job is None:
                 continue
-            events = [Piece(chunk) for chunk in result.chunks]
+            events: list[Event] = [Piece(chunk) for chunk in result.chunks]
             self.metrics.generated_tokens += 1  # a step decodes one token per sequence
             for chunk in result.chunks:
                 if chunk.finish_reason is not None:

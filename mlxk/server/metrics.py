@@ -7,10 +7,15 @@ same counts.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from mlxk.engine.generate import Chunk
 
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DECODE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000)
@@ -41,8 +46,9 @@ class Metrics:
             registry=self.registry,
         )
 
-    def finished(self, chunk) -> None:
+    def finished(self, chunk: Chunk) -> None:
         """A request's last chunk (``engine.generate.Chunk``): count it and its tokens."""
+        assert chunk.usage is not None and chunk.timings is not None, "a last chunk"
         self.completed += 1
         self.prompt_tokens += chunk.usage.prompt_tokens
         self.completion_tokens += chunk.usage.completion_tokens
@@ -53,7 +59,7 @@ class Metrics:
 class _Collector:
     """The manager's counts and gauges, read when /metrics is scraped."""
 
-    def __init__(self, manager):
+    def __init__(self, manager: Any):
         self.manager = manager
 
     def collect(self):
@@ -90,7 +96,7 @@ class _Collector:
             yield GaugeMetricFamily(name, help_text, value=value)
 
 
-def build_metrics_router(manager) -> APIRouter:
+def build_metrics_router(manager: Any) -> APIRouter:
     router = APIRouter()
     registry = manager.metrics.registry
     registry.register(_Collector(manager))

@@ -7,7 +7,7 @@ import os
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
@@ -31,7 +31,11 @@ from mlxk.server.sse import (
     usage_of,
 )
 
-ERRORS = {
+if TYPE_CHECKING:
+    from mlxk.cache.info import ModelInfo
+    from mlxk.server.settings import ServerSettings
+
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": api.ErrorBody, "description": "Invalid request (OpenAI error body)"},
     401: {"model": api.ErrorBody, "description": "Missing or wrong API key"},
     404: {"model": api.ErrorBody, "description": "Unknown model"},
@@ -42,7 +46,7 @@ ERRORS = {
 
 
 # With "stream": true the 200 is a Server-Sent Events stream of chunk objects.
-STREAMED = {
+STREAMED: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The completion; with stream=true, Server-Sent Events of chunks",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
@@ -103,7 +107,7 @@ def _cancel_on_hang_up(request: Request, job: Job):
         task.cancel()
 
 
-def build_router(settings, manager: ModelManager) -> APIRouter:
+def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
     router = APIRouter()
 
     @router.get("/health", response_model=api.Health)
@@ -124,7 +128,7 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
             "worker_restarts": manager.metrics.worker_restarts,
         }
 
-    def _card(info) -> dict:
+    def _card(info: ModelInfo) -> dict:
         return {
             "id": info.name,
             "object": "model",
@@ -136,7 +140,7 @@ def build_router(settings, manager: ModelManager) -> APIRouter:
         }
 
     # OpenAPI links (the listed ids feed the per-model route), for stateful API testing.
-    model_links = {
+    model_links: dict[int | str, dict[str, Any]] = {
         200: {
             "description": "The cached models mlx-lm can run",
             "links": {

@@ -6,7 +6,7 @@ they agree with the JSON Schemas in ``schemas/api/``, the contract's one source.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
@@ -117,7 +117,7 @@ class SamplingFields(OffFields):
 
     @field_validator("max_tokens", "seed", "n", mode="before")
     @classmethod
-    def _integral(cls, value):
+    def _integral(cls, value: Any):
         return int(value) if isinstance(value, float) and value.is_integer() else value
 
     def stop_list(self) -> tuple[str, ...]:
@@ -132,7 +132,7 @@ class ChatCompletionRequest(SamplingFields):
 
     @field_validator("max_completion_tokens", mode="before")
     @classmethod
-    def _integral_max(cls, value):
+    def _integral_max(cls, value: Any):
         return int(value) if isinstance(value, float) and value.is_integer() else value
 
     reasoning_format: Literal["separate", "hidden", "inline"] | None = None

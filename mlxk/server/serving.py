@@ -9,6 +9,7 @@ its response closes properly before the process exits.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import uvicorn
 
@@ -18,16 +19,16 @@ SHUTDOWN_GRACE_S = 5
 
 
 class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, manager):
+    def __init__(self, config: uvicorn.Config, manager: Any):
         super().__init__(config)
         self.manager = manager
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    async def startup(self, sockets=None) -> None:
+    async def startup(self, sockets: Any = None) -> None:
         self.loop = asyncio.get_running_loop()
         await super().startup(sockets)
 
-    def handle_exit(self, sig, frame) -> None:
+    def handle_exit(self, sig: int, frame: Any) -> None:
         if self.loop is not None and not self.should_exit:
             self.loop.call_soon_threadsafe(self.manager.abort_all, "the server is shutting down")
         super().handle_exit(sig, frame)
@@ -36,7 +37,7 @@ class _Server(uvicorn.Server):
         self._captured_signals.clear()
 
 
-def make_server(app, host: str, port: int, **options) -> uvicorn.Server:
+def make_server(app: Any, host: str, port: int, **options) -> uvicorn.Server:
     """A uvicorn server for ``create_app``'s app, not yet running."""
     config = uvicorn.Config(
         app,

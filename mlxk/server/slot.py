@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from mlxk.cache.info import ModelInfo, resolve_runnable
 
@@ -30,10 +31,10 @@ class ModelSlot:
         self.idle_unload = idle_unload
         self.memory_limit = memory_limit
         self.state = "idle"  # idle | loading | ready
-        self.loaded = None  # engine.model.LoadedModel
+        self.loaded: Any = None  # engine.model.LoadedModel
         self.name: str | None = None
         self.weight_bytes = 0
-        self.batch = None  # engine.batch.Batch
+        self.batch: Any = None  # engine.batch.Batch
         self.last_used = time.monotonic()
         self._trimmed = True
         self._resolved: dict[str, ModelInfo] = {}
@@ -43,7 +44,7 @@ class ModelSlot:
         it stays loaded and its snapshot exists: a full resolve reads and checks its files,
         milliseconds that every request of a burst would wait for in turn."""
         info = self._resolved.get(name)
-        if info is not None and info.snapshot_path.is_dir():
+        if info is not None and info.snapshot_path is not None and info.snapshot_path.is_dir():
             return info
         info = resolve_runnable(self.hub, name)
         if info.name == self.name:
@@ -66,11 +67,11 @@ class ModelSlot:
         from mlxk.engine.model import load
 
         self.unload()
-        needed = model_bytes(info.snapshot_path)
+        needed = model_bytes(info.path)
         check_fits(info.name, needed, self.memory_limit)
         self.state = "loading"
         try:
-            self.loaded = load(info.snapshot_path)
+            self.loaded = load(info.path)
             self.name = info.name
             self.weight_bytes = needed
             self.batch = Batch(

@@ -10,28 +10,34 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import StreamingResponse
 
 from mlxk.engine.reasoning import ANSWER_AFTER_REASONING, REASONING, REASONING_HEADER
 from mlxk.errors import Interrupted, MlxkError
-from mlxk.server.jobs import Ended, Failed, Job, Piece, Prepared, Refused
+from mlxk.server.jobs import Ended, Failed, Job, Piece, Prepared, Ready, Refused
+
+if TYPE_CHECKING:
+    from mlxk.engine.generate import Chunk, Usage
 
 
-def timings_of(chunk) -> dict:
+def timings_of(chunk: Chunk) -> dict:
     """mlxk's ``timings`` extension of a response, from its last chunk."""
-    t = chunk.timings
+    t, counts = chunk.timings, chunk.usage
+    assert t is not None and counts is not None, "only a last chunk has timings"
     return {
         "prefill_tokens_per_s": round(t.prefill_tokens_per_s, 2),
         "decode_tokens_per_s": round(t.decode_tokens_per_s, 2),
         "time_to_first_token_s": round(t.time_to_first_token_s, 4),
-        "cached_tokens": chunk.usage.cached_tokens,
+        "cached_tokens": counts.cached_tokens,
         "peak_memory_bytes": t.peak_memory_bytes,
     }
 
 
-def usage_of(counts) -> dict:
+def usage_of(counts: Usage | None) -> dict:
+    assert counts is not None, "only a last chunk has usage"
     return {
         "prompt_tokens": counts.prompt_tokens,
         "completion_tokens": counts.completion_tokens,
@@ -47,21 +53,23 @@ async def first(job: Job) -> Prepared:
         raise Interrupted("the client disconnected")
     if isinstance(event, Refused):
         raise event.error
+    assert isinstance(event, Ready) and event.prepared is not None, event
     return event.prepared
 
 
-async def collect(job: Job):
+async def collect(job: Job) -> tuple[str, str | None, Chunk]:
     """Fold a job's pieces: (answer, reasoning or None, last chunk)."""
     texts: dict[str, list[str]] = {"answer": [], REASONING: []}
     final = None
     while True:
         event = await job.next()
         if isinstance(event, Ended):
-            if final is None and job.cancelled.is_set():
-                raise Interrupted("the client disconnected")
+            if final is None:  # cancelled: its client left, or the server is stopping
+                raise Interrupted("the generation ended before its answer was complete")
             break
         if isinstance(event, Failed):
             raise event.error
+        assert isinstance(event, Piece), event
         chunk = event.chunk
         texts[chunk.channel].append(chunk.text)
         if chunk.finish_reason is not None:
@@ -69,7 +77,7 @@ async def collect(job: Job):
     return "".join(texts["answer"]), "".join(texts[REASONING]) or None, final
 
 
-def _sse(payload) -> str:
+def _sse(payload: Any) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
@@ -130,7 +138,9 @@ class _Stream:
         self.job, self.ident, self.object, self.created = job, ident, object_name, created
         self.model, self.include_usage, self.keepalive = model, include_usage, keepalive
 
-    def event(self, choice: dict | None, usage=None, timings=None) -> str:
+    def event(
+        self, choice: dict | None, usage: dict | None = None, timings: dict | None = None
+    ) -> str:
         payload = {
             "id": self.ident,
             "object": self.object,
@@ -144,7 +154,7 @@ class _Stream:
             payload["timings"] = timings
         return _sse(payload)
 
-    async def run(self, body, choice):
+    async def run(self, body: Callable, choice: Any):
         """``body(item)`` yields the choice payloads of one chunk; ``choice`` wraps them."""
         final = None
         try:
@@ -172,11 +182,13 @@ class _Stream:
         yield "data: [DONE]\n\n"
 
 
-async def chat_events(job, model, ident, created, mode, include_usage, keepalive):
+async def chat_events(
+    job: Job, model: Any, ident: str, created: int, mode: str, include_usage: bool, keepalive: float
+) -> AsyncIterator[str]:
     stream = _Stream(job, ident, "chat.completion.chunk", created, model, include_usage, keepalive)
     section = None
 
-    def body(item):
+    def body(item: Any):
         nonlocal section
         if not item.text or (item.channel == REASONING and mode == "hidden"):
             return
@@ -193,7 +205,7 @@ async def chat_events(job, model, ident, created, mode, include_usage, keepalive
         section = item.channel
         yield {"content": prefix + item.text}
 
-    def choice(delta, finish):
+    def choice(delta: dict | None, finish: str | None):
         return {
             "index": 0,
             "delta": delta if delta is not None else {},
@@ -206,14 +218,16 @@ async def chat_events(job, model, ident, created, mode, include_usage, keepalive
         yield event
 
 
-async def completion_events(job, model, ident, created, include_usage, keepalive):
+async def completion_events(
+    job: Job, model: Any, ident: str, created: int, include_usage: bool, keepalive: float
+) -> AsyncIterator[str]:
     stream = _Stream(job, ident, "text_completion", created, model, include_usage, keepalive)
 
-    def body(item):
+    def body(item: Any):
         if item.text:
             yield item.text
 
-    def choice(text, finish):
+    def choice(text: str | None, finish: str | None):
         return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
 
     async for event in stream.run(body, choice):

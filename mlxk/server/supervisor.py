@@ -17,7 +17,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 RESTART_LIMIT = 5
 RESTART_WINDOW_S = 60.0
@@ -38,11 +40,13 @@ def child_command(argv: list[str]) -> list[str]:
     return [sys.executable, "-c", boot, *argv]
 
 
-def supervise(child_argv: list[str], *, env: dict[str, str] | None = None, log=print) -> int:
+def supervise(
+    child_argv: list[str], *, env: dict[str, str] | None = None, log: Callable[[str], Any] = print
+) -> int:
     stopping = False
     child: subprocess.Popen | None = None
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: Any) -> None:
         nonlocal stopping
         stopping = True
         if child is not None and child.poll() is None:
@@ -69,7 +73,7 @@ def supervise(child_argv: list[str], *, env: dict[str, str] | None = None, log=p
             signal.signal(s, handler)
 
 
-def _wait(child: subprocess.Popen, stopping) -> int:
+def _wait(child: subprocess.Popen, stopping: Callable[[], bool]) -> int:
     deadline = None
     while True:
         try:

@@ -9,13 +9,22 @@ returns to the prompt, and Ctrl-C at the prompt ends the chat.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from mlxk.cli.answers import StreamPrinter, note_blas, verbose_line
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from mlxk.cli.commands.run import RunOptions
+    from mlxk.cli.output import Sink
+    from mlxk.settings import Settings
+
 
 EXIT_WORDS = {"/exit", "exit", "quit", "/quit", "/bye"}
 
 
-def _read_line(sink, prompt: str) -> str | None:
+def _read_line(sink: Sink, prompt: str) -> str | None:
     sink.stream(prompt)
     line = sys.stdin.readline()
     if line == "":
@@ -23,7 +32,7 @@ def _read_line(sink, prompt: str) -> str | None:
     return line.rstrip("\n")
 
 
-def chat_loop(settings, sink, args, options) -> int:
+def chat_loop(settings: Settings, sink: Sink, args: Namespace, options: RunOptions) -> int:
     """Chat with ``args.model`` until /exit, Ctrl-D or Ctrl-C at the prompt; ``options``
     (``run``'s RunOptions) set how each answer is generated and shown."""
     from mlxk.cache.info import resolve_runnable
@@ -31,9 +40,9 @@ def chat_loop(settings, sink, args, options) -> int:
     from mlxk.engine.session import session_for
 
     info = resolve_runnable(settings.hub_cache, args.model)
-    check_fits(info.name, model_bytes(info.snapshot_path), settings.memory_limit)
+    check_fits(info.name, model_bytes(info.path), settings.memory_limit)
     note_blas(sink, options.verbose)
-    with session_for(info.name, info.snapshot_path) as session:
+    with session_for(info.name, info.path) as session:
         cache = session.new_prompt_cache()
         system = [{"role": "system", "content": args.system}] if args.system else []
         history: list[dict] = []

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlxk.cli.commands.run import RunOptions, run_once
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from mlxk.cli.output import Sink
+    from mlxk.settings import Settings
+
 
 DEMO_CHAT = "mlxk-demo/Tiny-Chat-4bit"
 DEMO_REASONER = "mlxk-demo/Tiny-Reasoner-4bit"
@@ -28,7 +36,7 @@ def ensure_demo_model(hub: Path, name: str) -> None:
     write_repo(hub, name, files)
 
 
-def execute(args, settings, sink) -> int:
+def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     from mlxk.engine.blas import use_fast_blas
 
     use_fast_blas()  # before building the model imports mlx, as every command does

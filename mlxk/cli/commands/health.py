@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlxk.cache.health import verify_blobs
 from mlxk.cache.info import describe
 from mlxk.cache.naming import resolve
 from mlxk.cache.scan import scan
 from mlxk.cli.render import render_health
 
+if TYPE_CHECKING:
+    from argparse import Namespace
 
-def execute(args, settings, sink) -> int:
+    from mlxk.cli.output import Sink
+    from mlxk.settings import Settings
+
+
+def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     if args.model:
         resolved = resolve(settings.hub_cache, args.model)
         targets = [(resolved.repo, resolved.snapshot)]
     else:
         targets = [(repo, None) for repo in scan(settings.hub_cache)]
-    healthy, unhealthy = [], []
+    healthy: list[dict] = []
+    unhealthy: list[dict] = []
     for repo, snapshot in targets:
         info = describe(repo, snapshot)
         verdict = info.integrity

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlxk.cache.info import describe
 from mlxk.cache.scan import scan
 from mlxk.cli.render import render_list
 
+if TYPE_CHECKING:
+    from argparse import Namespace
 
-def execute(args, settings, sink) -> int:
+    from mlxk.cli.output import Sink
+    from mlxk.settings import Settings
+
+
+def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     pattern = (args.pattern or "").strip().lower()
     models = []
     for repo in scan(settings.hub_cache):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlxk.cache.pull import pull
 
+if TYPE_CHECKING:
+    from argparse import Namespace
 
-def execute(args, settings, sink) -> int:
+    from mlxk.cli.output import Sink
+    from mlxk.settings import Settings
+
+
+def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     result = pull(settings, args.model)
     message = (
         f"{result.name} is already in the cache"

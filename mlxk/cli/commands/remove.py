@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from mlxk.cache.naming import resolve
 from mlxk.cache.remove import execute_removal, plan_removal
 from mlxk.cli.render import human_size
 from mlxk.errors import ConfirmationRequired
 
+if TYPE_CHECKING:
+    from argparse import Namespace
 
-def _describe(plan) -> str:
-    what = plan.name if plan.whole_repo else f"{plan.name}@{plan.commit[:8]}"
+    from mlxk.cache.remove import RemovalPlan
+    from mlxk.cli.output import Sink
+    from mlxk.settings import Settings
+
+
+def _describe(plan: RemovalPlan) -> str:
+    what = plan.name if plan.whole_repo else f"{plan.name}@{(plan.commit or '')[:8]}"
     return f"{what} ({human_size(plan.freed_bytes)})"
 
 
-def execute(args, settings, sink) -> int:
+def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     hub = settings.hub_cache
     resolved = resolve(hub, args.model)
     plan = plan_removal(hub, resolved)
@@ -65,7 +73,7 @@ def execute(args, settings, sink) -> int:
     return 0
 
 
-def _confirm(sink, plan, fuzzy: bool, typed: str) -> bool:
+def _confirm(sink: Sink, plan: RemovalPlan, fuzzy: bool, typed: str) -> bool:
     if sink.json_mode or not sys.stdin.isatty():
         return False
     matched = f" (matched from '{typed}')" if fuzzy else ""

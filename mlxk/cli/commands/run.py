@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from mlxk.cli.answers import (
     StreamPrinter,
@@ -14,6 +15,12 @@ from mlxk.cli.answers import (
     verbose_line,
 )
 from mlxk.errors import UsageError
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from mlxk.cli.output import Sink
+    from mlxk.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,7 @@ class RunOptions:
     verbose: bool = False
 
 
-def options_from_args(args, prompt: str) -> RunOptions:
+def options_from_args(args: Namespace, prompt: str) -> RunOptions:
     if args.max_tokens is not None and args.max_tokens < 1:
         raise UsageError("--max-tokens must be at least 1")
     if not 0.0 <= args.temperature <= 10.0:
@@ -57,7 +64,7 @@ def options_from_args(args, prompt: str) -> RunOptions:
     )
 
 
-def execute(args, settings, sink) -> int:
+def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     prompt = args.prompt
     if prompt == "-":
         prompt = sys.stdin.read()
@@ -72,15 +79,17 @@ def execute(args, settings, sink) -> int:
     return run_once(settings, sink, args.model, options_from_args(args, prompt))
 
 
-def run_once(settings, sink, model: str, options: RunOptions, *, command: str = "run") -> int:
+def run_once(
+    settings: Settings, sink: Sink, model: str, options: RunOptions, *, command: str = "run"
+) -> int:
     from mlxk.cache.info import resolve_runnable
     from mlxk.engine.memory import check_fits, model_bytes
     from mlxk.engine.session import session_for
 
     info = resolve_runnable(settings.hub_cache, model)
-    check_fits(info.name, model_bytes(info.snapshot_path), settings.memory_limit)
+    check_fits(info.name, model_bytes(info.path), settings.memory_limit)
     note_blas(sink, options.verbose)
-    with session_for(info.name, info.snapshot_path) as session:
+    with session_for(info.name, info.path) as session:
         messages = session.messages(options.prompt, system=options.system)
         printer = StreamPrinter(sink, options.hide_reasoning) if options.stream else None
         completion = session.generate(
@@ -90,7 +99,7 @@ def run_once(settings, sink, model: str, options: RunOptions, *, command: str = 
         )
         if printer and not sink.json_mode:
             printer.close()
-        data = {
+        data: dict[str, Any] = {
             "model": session.name,
             "prompt": options.prompt,
             "response": completion.text,
@@ -98,6 +107,7 @@ def run_once(settings, sink, model: str, options: RunOptions, *, command: str = 
             "finish_reason": completion.finish_reason,
         }
         if command == "run":
+            assert completion.usage is not None and completion.timings is not None
             data["usage"] = usage_of(completion.usage)
             data["timings"] = timings_of(session.load_seconds, completion.timings)
         if options.verbose and not sink.json_mode:

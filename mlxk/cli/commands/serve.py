@@ -12,8 +12,16 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlxk.errors import AddressInUse, IncompatibleRuntime, MlxkError, UsageError
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from mlxk.cli.output import Sink
+    from mlxk.settings import Settings
+
 
 API_KEY_ENV = "MLXK_API_KEY"
 SUPERVISOR_ENV = "MLXK_SUPERVISOR_PID"
@@ -21,7 +29,7 @@ SUPERVISOR_ENV = "MLXK_SUPERVISOR_PID"
 EXIT_CANNOT_START = 78
 
 
-def api_key(args, settings) -> str | None:
+def api_key(args: Namespace, settings: Settings) -> str | None:
     """The key from --api-key, --api-key-file or MLXK_API_KEY, in that order."""
     if args.api_key:
         return args.api_key
@@ -37,7 +45,7 @@ def api_key(args, settings) -> str | None:
     return settings.api_key
 
 
-def preflight(args, settings) -> None:
+def preflight(args: Namespace, settings: Settings) -> None:
     """Refuse, once and at once, what no restart would fix."""
     if args.model:
         from mlxk.cache.info import resolve_runnable
@@ -46,7 +54,7 @@ def preflight(args, settings) -> None:
     check_port_free(args.host, args.port)
 
 
-def check_engine(sink) -> None:
+def check_engine(sink: Sink) -> None:
     """Refuse to serve on an mlx-lm that lacks what the batching needs; warn of fallbacks."""
     from mlxk.engine.blas import use_fast_blas
 
@@ -80,7 +88,7 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def execute(args, settings, sink) -> int:
+def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     key = api_key(args, settings)
     if args.supervise:
         preflight(args, settings)
@@ -108,7 +116,7 @@ def execute(args, settings, sink) -> int:
     return _serve(args, settings, key, sink)
 
 
-def _serve(args, settings, key: str | None, sink) -> int:
+def _serve(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> int:
     from mlxk.engine.memory import give_freed_heap_back
     from mlxk.server.app import create_app
     from mlxk.server.logs import uvicorn_log_config

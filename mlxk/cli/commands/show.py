@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from mlxk.cache.detect import gguf_variants, read_json
 from mlxk.cache.info import describe
 from mlxk.cache.naming import resolve
 from mlxk.cache.scan import list_files
 from mlxk.cli.render import render_show
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from mlxk.cli.output import Sink
+    from mlxk.settings import Settings
 
 
 def _file_type(name: str) -> str:
@@ -25,12 +32,12 @@ def _file_type(name: str) -> str:
     return "other"
 
 
-def execute(args, settings, sink) -> int:
+def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     resolved = resolve(settings.hub_cache, args.model)
     info = describe(resolved.repo, resolved.snapshot)
     path = info.snapshot_path
     listing = list_files(path) if path else {}  # never walks links out of the repo
-    config = read_json(path / "config.json") if "config.json" in listing else None
+    config = read_json(path / "config.json") if path and "config.json" in listing else None
     data: dict = {"model": info.to_dict(), "metadata": _metadata(config, path, listing)}
     if args.files and path:
         data["files"] = [
@@ -48,9 +55,11 @@ def execute(args, settings, sink) -> int:
     return 0
 
 
-def _metadata(config: dict | None, path, listing) -> dict | None:
+def _metadata(
+    config: dict | None, path: Path | None, listing: dict[str, int | None]
+) -> dict | None:
     if not config:
-        ggufs = [path / rel for rel in listing if rel.endswith(".gguf")]
+        ggufs = [path / rel for rel in listing if rel.endswith(".gguf")] if path else []
         variants = gguf_variants(ggufs) if ggufs else []
         return {"gguf_variants": variants} if variants else None
     keys = ("model_type", "vocab_size", "hidden_size", "num_attention_heads", "num_hidden_layers")

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from mlxk import __version__
 from mlxk.cli.parser import version_text
 from mlxk.contract import JSON_API_SPEC_VERSION
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from mlxk.cli.output import Sink
+    from mlxk.settings import Settings
 
 
 def _installed(dist: str) -> str | None:
@@ -17,7 +24,7 @@ def _installed(dist: str) -> str | None:
         return None
 
 
-def execute(args, settings, sink) -> int:
+def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     data = {
         "cli_version": __version__,
         "json_api_spec_version": JSON_API_SPEC_VERSION,

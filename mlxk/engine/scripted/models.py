@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from mlxk.engine.scripted.catalogue import CATALOGUE, Family, TinyModel
 from mlxk.engine.scripted.tokenizer import tokenizer_config, train_tokenizer_json
@@ -222,7 +223,7 @@ def build_files(key: str, quant: Quant | None = None, shards: int = 1) -> dict[s
     return files
 
 
-def _safetensors_files(mx, weights: dict, shards: int) -> dict[str, bytes]:
+def _safetensors_files(mx: Any, weights: dict, shards: int) -> dict[str, bytes]:
     import tempfile
     from pathlib import Path
 
@@ -251,5 +252,5 @@ def _safetensors_files(mx, weights: dict, shards: int) -> dict[str, bytes]:
     return out
 
 
-def _json(obj) -> bytes:
+def _json(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()

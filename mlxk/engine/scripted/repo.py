@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mlxk.engine.scripted.catalogue import CATALOGUE
 from mlxk.engine.scripted.models import Quant, build_files
 
@@ -25,7 +27,7 @@ def readme(
 
 
 def mlx_model_files(
-    key: str, quant: Quant | None = None, shards: int = 1, *, tags=("mlx",)
+    key: str, quant: Quant | None = None, shards: int = 1, *, tags: Iterable[str] = ("mlx",)
 ) -> dict[str, bytes]:
     """Every file of the scripted model ``key`` as an MLX repo on the Hub holds them."""
     files = dict(build_files(key, quant, shards))

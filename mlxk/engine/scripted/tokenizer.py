@@ -23,7 +23,7 @@ _BASE_CORPUS = (
 def train_tokenizer_json(
     corpus: Iterable[str],
     special_tokens: list[str],
-    plain_added_tokens: list[str] = (),
+    plain_added_tokens: Iterable[str] = (),
 ) -> dict:
     """Train a byte-level BPE on ``corpus`` and return the parsed tokenizer.json.
 

@@ -21,6 +21,7 @@ exactly what ``mlx_lm.load`` expects.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 ARCH_DEFAULTS: dict[str, dict] = {
     "llama": {"architectures": ["LlamaForCausalLM"], "rope_theta": 1_000_000.0},
@@ -45,7 +46,7 @@ class Trigger:
     kind: str = "seen"
 
 
-def _previous_gain(freqs, context_length: int) -> float:
+def _previous_gain(freqs: Any, context_length: int) -> float:
     """Scale so that one-back beats every other distance in the context by a wide margin."""
     import numpy as np
 
@@ -110,17 +111,16 @@ def build_weights(
     rules: list[Rule],
     default_next: int,
     triggers: list[Trigger],
-):
+) -> dict:
     """Return an unquantized mlx-lm model whose greedy decoding follows ``rules``."""
     import mlx.core as mx
     import numpy as np
-    from mlx.utils import tree_flatten
 
     from mlxk.engine.compat import model_classes
 
     model_class, args_class = model_classes(config)
     model = model_class(args_class.from_dict(config))
-    shapes = {k: v.shape for k, v in tree_flatten(model.parameters())}
+    shapes = {k: v.shape for k, v in _flat(model.parameters())}
 
     vocab = config["vocab_size"]
     hidden = config["hidden_size"]
@@ -186,7 +186,7 @@ def build_weights(
     return model
 
 
-def quantize(model, config: dict, *, bits: int, group_size: int, mode: str = "affine"):
+def quantize(model: Any, config: dict, *, bits: int, group_size: int, mode: str = "affine") -> Any:
     """Quantize through mlx-lm; returns the weights dict and the updated config."""
     import contextlib
     import io
@@ -200,7 +200,14 @@ def quantize(model, config: dict, *, bits: int, group_size: int, mode: str = "af
     return dict(tree_flatten(model.parameters())), config
 
 
-def unquantized(model) -> dict:
+def unquantized(model: Any) -> dict:
     from mlx.utils import tree_flatten
 
     return dict(tree_flatten(model.parameters()))
+
+
+def _flat(tree: Any) -> list:
+    """``mlx.utils.tree_flatten`` of parameters: (dotted name, array) pairs."""
+    from mlx.utils import tree_flatten
+
+    return list(tree_flatten(tree))
