@@ -104,14 +104,14 @@ def server_with_dying_worker(world, standard_hub):
     def inject(app):
         # A fault no real model produces: the worker thread itself ends mid-request
         # (SystemExit passes every `except Exception`).
-        manager = app.state.manager
-        cycle = manager._cycle
+        worker = app.state.manager.worker
+        cycle = worker._cycle
 
         def dying_cycle():
-            manager._cycle = cycle
+            worker._cycle = cycle
             raise SystemExit("injected: the worker thread dies")
 
-        manager._cycle = dying_cycle
+        worker._cycle = dying_cycle
 
     context = live_server(ServerSettings(hub_cache=standard_hub), prepare=inject)
     world["url"] = context.__enter__()

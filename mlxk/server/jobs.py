@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,18 @@ class Pending:
 
     def emit(self, *events: Event) -> None:
         self.loop.call_soon_threadsafe(_put_all, self.queue, events)
+
+
+@dataclass
+class RequestQueue:
+    """What the event loop and the worker thread share, guarded by ``cv``: the queued
+    jobs, when the last one arrived, and whether the server is stopping or aborting."""
+
+    cv: threading.Condition = field(default_factory=threading.Condition)
+    pending: deque[Pending] = field(default_factory=deque)
+    last_arrival: float = 0.0
+    stopping: bool = False
+    aborting: str | None = None  # why every request is to end now (shutdown)
 
 
 def _put_all(queue: asyncio.Queue, events: Sequence[Event]) -> None:

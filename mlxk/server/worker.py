@@ -1,0 +1,249 @@
+"""The model worker: the one thread that runs mlx, admitting requests and stepping the batch.
+
+It waits for queued requests (``RequestQueue``), admits them into the running batch
+between decode steps (loading or swapping the model through the ``ModelSlot`` when a
+request names another model, once the batch has drained), steps the batch and sends
+each step's events back to the event loop in one wake-up. A failing request fails
+alone; a failing step fails the requests it ran; the loop itself keeps going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from mlxk.errors import InternalError, MlxkError, ServerBusy
+from mlxk.server.jobs import (
+    END,
+    Event,
+    Failed,
+    Pending,
+    Piece,
+    Prepared,
+    Ready,
+    Refused,
+    RequestQueue,
+    deliver,
+)
+from mlxk.server.metrics import Metrics
+from mlxk.server.slot import ModelSlot
+
+if TYPE_CHECKING:
+    from mlxk.engine.blas import DecodeStepTimer
+
+log = logging.getLogger("mlxk.server")
+
+
+class Worker:
+    def __init__(
+        self,
+        shared: RequestQueue,
+        slot: ModelSlot,
+        metrics: Metrics,
+        timer: DecodeStepTimer,
+        *,
+        max_concurrency: int,
+        batch_window: float,
+        default_max_tokens: int | None,
+    ):
+        self.shared = shared
+        self.slot = slot
+        self.metrics = metrics
+        self._timer = timer
+        self.max_concurrency = max_concurrency
+        self.batch_window = batch_window
+        self.default_max_tokens = default_max_tokens
+        self.active: dict[int, Pending] = {}
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self.shared.cv:
+                    while not self.shared.stopping and not self.shared.pending and not self.active:
+                        self.shared.cv.wait(timeout=0.25)
+                        self.slot.tidy()
+                    if self.shared.stopping:
+                        break
+                try:
+                    if self.shared.aborting:
+                        self._end_all(ServerBusy(self.shared.aborting, retry_after=5))
+                    else:
+                        self._cycle()
+                except Exception as error:  # noqa: BLE001 - fail what ran, keep serving
+                    log.exception("the model worker failed; its running requests fail")
+                    self._end_all(_as_mlxk(error), pending=False)
+                    self.slot.unload()
+        finally:
+            if self.shared.stopping:
+                self._end_all(None)
+            else:  # the thread itself is dying (see check_worker)
+                self._end_all(InternalError("the model worker stopped; try again"))
+            self.slot.unload()
+
+    def _cycle(self) -> None:
+        self._drop_cancelled()
+        idle = not self.active
+        self._admit()
+        if idle and self.active and self.batch_window > 0:
+            self._gather()
+        if self.active:
+            self._step()
+
+    def _end_all(self, error: MlxkError | None, *, pending: bool = True) -> None:
+        """End running (and queued) requests: with ``error``, or quietly when None."""
+        batch = self.slot.batch
+        for uid, job in self.active.items():
+            if batch is not None:
+                batch.cancel(uid)
+            job.emit(Failed(error) if error else END)
+        self.active.clear()
+        self._timer.reset()
+        if pending:
+            with self.shared.cv:
+                queued, self.shared.pending = list(self.shared.pending), deque()
+            for job in queued:
+                job.emit(Refused(error) if error else END)
+
+    def _drop_cancelled(self) -> None:
+        for uid, job in list(self.active.items()):
+            if job.cancelled.is_set():
+                self.slot.batch.cancel(uid)
+                del self.active[uid]
+                job.emit(END)
+        with self.shared.cv:
+            for job in [j for j in self.shared.pending if j.cancelled.is_set()]:
+                self.shared.pending.remove(job)
+                job.emit(END)
+
+    def _admit(self) -> bool:
+        """Start pending requests while the batch has room; False if one waits for a swap."""
+        while len(self.active) < self.max_concurrency:
+            with self.shared.cv:
+                if not self.shared.pending:
+                    return True
+                job = self.shared.pending[0]
+            try:
+                if job.info is None:
+                    job.info = self.slot.resolve(job.request.model)
+                if job.info.name != self.slot.name:
+                    if self.active:
+                        return False  # another model: wait until the batch has drained
+                    self.slot.load(job.info)
+            except Exception as error:  # noqa: BLE001 - this request fails, the worker goes on
+                self._pop(job)
+                self._refuse(job, error)
+                continue
+            self._pop(job)
+            self.slot.used()
+            if job.load_only:
+                job.emit(Ready(None), END)
+                continue
+            self._add(job)
+        return True
+
+    def _gather(self) -> None:
+        """Let the rest of a burst join its first request before the first step.
+
+        Prefilling the first request at once takes every core while the others are still
+        being received, and they then wait for its prefill and first token. So an idle
+        server goes on admitting until no request has come for the batch window since the
+        later of the last arrival and the end of the last admission. Once a second one
+        has come it is a burst, whose clients can be slower to send than the window, so
+        the quiet gap then grows to 4 windows, for at most 16 windows in all, or until
+        the batch is full. (benchmarks/README.md has the measurements behind this.)
+        """
+        admitted = time.monotonic()
+        started, quiet = admitted, self.batch_window
+        while len(self.active) < self.max_concurrency:
+            with self.shared.cv:
+                while not self.shared.pending and not self.shared.stopping:
+                    since = max(self.shared.last_arrival, admitted)
+                    deadline = min(since + quiet, started + 16 * self.batch_window)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    self.shared.cv.wait(remaining)
+                if self.shared.stopping:
+                    return
+            if not self._admit():
+                return
+            admitted = time.monotonic()
+            quiet = 4 * self.batch_window
+
+    def _pop(self, job: Pending) -> None:
+        with self.shared.cv:
+            if job in self.shared.pending:
+                self.shared.pending.remove(job)
+
+    def _refuse(self, job: Pending, error: Exception) -> None:
+        if not isinstance(error, MlxkError):
+            log.error("request for %s failed: %r", job.request.model, error)
+        self.metrics.errors += 1
+        job.emit(Refused(_as_mlxk(error, job.request.model)))
+
+    def _add(self, job: Pending) -> None:
+        from mlxk.engine.request import generation_params, prompt_for
+
+        loaded, request = self.slot.loaded, job.request
+        try:
+            made_for, prompt = job.prepared or (None, None)
+            if made_for is not loaded:  # not prepared, or for a model since swapped
+                prompt = prompt_for(loaded, request.messages, request.prompt)
+            params = generation_params(
+                loaded,
+                prompt,
+                request.sampling,
+                default_max_tokens=self.default_max_tokens,
+                default_fraction=request.default_fraction,
+            )
+            uid = self.slot.batch.add(prompt, params)
+        except Exception as error:  # noqa: BLE001 - this request fails, the batch goes on
+            self._refuse(job, error)
+            return
+        self.active[uid] = job
+        name = self.slot.name or job.request.model
+        job.emit(Ready(Prepared(name, len(prompt.token_ids), params.max_tokens)))
+
+    def _step(self) -> None:
+        batch = self.slot.batch
+        self._timer.before_step(len(self.active), batch.prefilling)
+        try:
+            results = batch.step()
+        except Exception as error:  # noqa: BLE001 - the batch failed: fail its requests, go on
+            log.exception("a batch step failed; its requests fail")
+            self._end_all(_as_mlxk(error), pending=False)
+            self.slot.unload()
+            return
+        if not self.active:
+            self._timer.reset()
+        self.slot.used()
+        deliveries: dict[asyncio.AbstractEventLoop, list] = {}
+        for result in results:
+            job = self.active.get(result.uid)
+            if job is None:
+                continue
+            events: list[Event] = [Piece(chunk) for chunk in result.chunks]
+            self.metrics.generated_tokens += 1  # a step decodes one token per sequence
+            for chunk in result.chunks:
+                if chunk.finish_reason is not None:
+                    self.metrics.finished(chunk)
+            if result.done:
+                del self.active[result.uid]
+                events.append(END)
+            deliveries.setdefault(job.loop, []).append((job.queue, events))
+        # One wake-up of the event loop per step, not one per token: on a CPU, each is a
+        # thread switch on a core the BLAS threads share.
+        for loop, delivery in deliveries.items():
+            loop.call_soon_threadsafe(deliver, delivery)
+        batch.store_finished()  # after the tokens are on their way
+
+
+def _as_mlxk(error: Exception, model: str | None = None) -> MlxkError:
+    """An error for a client: mlxk's own as it is, anything else as an internal error."""
+    if isinstance(error, MlxkError):
+        return error
+    where = f"{model}: " if model else ""
+    return InternalError(f"{where}{type(error).__name__}: {error}")
