@@ -9,7 +9,7 @@
     ├── ModelNotRunnable           not MLX, unhealthy, unsupported architecture
     ├── ContextLengthExceeded
     ├── LocksPresent / ConfirmationRequired / PermissionDenied / DeletionFailed
-    ├── AccessDenied / DownloadFailed / ModelCorrupted
+    ├── AccessDenied / DownloadFailed / HubUnreachable / ModelCorrupted
     ├── Unauthorized / PayloadTooLarge / HostNotAllowed
     ├── ServerBusy / InsufficientMemory / AddressInUse / IncompatibleRuntime
     ├── Interrupted
@@ -51,6 +51,7 @@ ERROR_TABLE: dict[str, ErrorKind] = {
     "deletion_failed": ErrorKind(1, 500, "server_error"),
     "access_denied": ErrorKind(1, 403, "permission_error"),
     "download_failed": ErrorKind(1, 502, "server_error"),
+    "network_error": ErrorKind(1, 502, "server_error"),
     "model_corrupted": ErrorKind(1, 409, INVALID),
     "unauthorized": ErrorKind(1, 401, "authentication_error"),
     "payload_too_large": ErrorKind(1, 413, INVALID),
@@ -107,6 +108,7 @@ PermissionDenied = _error("PermissionDenied", "permission_denied")
 DeletionFailed = _error("DeletionFailed", "deletion_failed")
 AccessDenied = _error("AccessDenied", "access_denied")
 DownloadFailed = _error("DownloadFailed", "download_failed")
+HubUnreachable = _error("HubUnreachable", "network_error")
 ModelCorrupted = _error("ModelCorrupted", "model_corrupted")
 Unauthorized = _error("Unauthorized", "unauthorized")
 PayloadTooLarge = _error("PayloadTooLarge", "payload_too_large", UsageError)

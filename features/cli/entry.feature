@@ -49,3 +49,20 @@ Feature: The mlxk command, its help, its version and its JSON envelope
     When I run "mlxk version --json" as a separate process
     Then the exit code is 0
     And the output is a valid JSON envelope for "version"
+
+  Scenario: --json works before the command as well as after it
+    # spec: FND-JSON-GLOBAL
+    Given an empty HF cache
+    When I run "mlxk --json list"
+    Then the exit code is 0
+    And the output is a valid JSON envelope for "list"
+    When I run "mlxk --json version"
+    Then the output is a valid JSON envelope for "version"
+
+  Scenario: version names mlx, mlx-lm and Python, as its help says
+    # spec: FND-VERSION
+    When I run "mlxk version"
+    Then the exit code is 0
+    And stdout contains "(mlx "
+    And stdout contains ", mlx-lm "
+    And stdout contains ", Python "

@@ -115,3 +115,15 @@ Feature: mlxk health tells complete, runnable models from broken ones
     When I run "mlxk health acme/Bit-Rot --deep --json"
     Then the exit code is 1
     And the JSON field "data.unhealthy.0.reason" is "model.safetensors does not match its recorded hash (corrupted on disk)"
+
+  Scenario: health --all is accepted as in 1.x, and not together with a model
+    # spec: CACHE-HEALTH-ALL
+    Given a cache with these models:
+      | name           | kind      | revisions |
+      | acme/Good-Chat | chat-4bit | 1         |
+    When I run "mlxk health --all --json"
+    Then the exit code is 0
+    And the JSON field "data.summary.healthy_count" is 1
+    When I run "mlxk health acme/Good-Chat --all --json"
+    Then the exit code is 2
+    And the JSON error type is "usage_error"

@@ -71,3 +71,13 @@ Feature: mlxk pull downloads through huggingface_hub, safely
       | ../etc/passwd   |
       | /abs/path       |
       | a//b            |
+
+  Scenario: Without a reachable Hub pull says so in one line, as a network error
+    # spec: CACHE-PULL-NETWORK
+    Given the Hub cannot be reached
+    When I run "mlxk pull acme/Some-Model --json"
+    Then the exit code is 1
+    And the JSON error type is "network_error"
+    And the JSON field "error.message" contains "could not reach the Hub at http://127.0.0.1:9"
+    When I run "mlxk pull acme/Some-Model"
+    Then the error is one line on stderr without a traceback

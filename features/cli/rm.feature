@@ -76,7 +76,8 @@ Feature: mlxk rm removes what was asked for and nothing else
   Scenario: In a terminal rm asks first and removes only on yes
     # spec: CACHE-RM-CONFIRM
     When I run "mlxk rm acme/Beta-Chat" in a terminal and answer "n"
-    Then the exit code is 1
+    Then the exit code is 0
+    And stdout contains "cancelled, nothing removed"
     And the cache still has "acme/Beta-Chat" with 1 revision(s)
     When I run "mlxk rm acme/Beta-Chat" in a terminal and answer "y"
     Then the exit code is 0

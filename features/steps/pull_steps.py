@@ -110,3 +110,8 @@ def run_limited(world, command, limit):
         timeout=120,
     )
     world["result"] = Result(_argv(command), proc.returncode, proc.stdout, proc.stderr)
+
+
+@given("the Hub cannot be reached")
+def hub_unreachable(world):
+    world["env"]["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens on the discard port

@@ -16,7 +16,13 @@ from pathlib import Path
 from mlxk.cache.health import check_integrity
 from mlxk.cache.naming import DEFAULT_ORG, MAX_NAME_LENGTH, parse_spec
 from mlxk.cache.scan import read_repo, repo_dir_name
-from mlxk.errors import AccessDenied, DownloadFailed, InvalidModelName, ModelNotFound
+from mlxk.errors import (
+    AccessDenied,
+    DownloadFailed,
+    HubUnreachable,
+    InvalidModelName,
+    ModelNotFound,
+)
 from mlxk.settings import Settings
 
 
@@ -82,8 +88,12 @@ def pull(settings: Settings, text: str) -> PullResult:
         if status in (401, 403):
             raise AccessDenied(f"access to {name} denied (HTTP {status}); set HF_TOKEN") from error
         raise DownloadFailed(f"could not reach the Hub for {name}: {_first_line(error)}") from error
-    except OSError as error:
-        raise DownloadFailed(f"could not reach the Hub for {name}: {_first_line(error)}") from error
+    except (OSError, *_transport_errors()) as error:  # type: ignore[misc]
+        where = settings.hf_endpoint or "https://huggingface.co"
+        raise HubUnreachable(
+            f"could not reach the Hub at {where} ({_first_line(error)}); check the network,"
+            " or HF_ENDPOINT"
+        ) from error
     try:
         hub.mkdir(parents=True, exist_ok=True)
         snapshot_download(

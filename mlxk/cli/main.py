@@ -34,7 +34,7 @@ def main(
     if args.command is None:
         parser.print_help(sink.out)
         return 0
-    sink.json_mode = bool(args.json)
+    sink.json_mode = bool(getattr(args, "json", False) or args.global_json)
     settings = Settings.from_environ(environ)
     command = args.command
     try:

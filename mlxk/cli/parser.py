@@ -53,7 +53,12 @@ def build_parser() -> Parser:
         description="Manage and run MLX language models in the Hugging Face cache.",
     )
     parser.add_argument("--version", action="store_true", help="print the version")
-    _json_flag(parser)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        dest="global_json",
+        help="print one JSON envelope on stdout (also accepted after the command)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("version", help="show versions of mlxk, mlx and mlx-lm")
@@ -76,6 +81,11 @@ def build_parser() -> Parser:
     p = sub.add_parser("health", help="check models are complete and runnable")
     p.add_argument("model", nargs="?")
     p.add_argument("--deep", action="store_true", help="also verify sizes and hashes")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="check every cached model (what health does without MODEL; accepted as in 1.x)",
+    )
     _json_flag(p)
 
     p = sub.add_parser("rm", help="remove a model (or one revision) from the cache")

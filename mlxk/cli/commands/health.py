@@ -9,6 +9,7 @@ from mlxk.cache.info import describe
 from mlxk.cache.naming import resolve
 from mlxk.cache.scan import scan
 from mlxk.cli.render import render_health
+from mlxk.errors import UsageError
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 
 def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
+    if args.model and args.all:
+        raise UsageError("--all checks every model: give a MODEL or --all, not both")
     if args.model:
         resolved = resolve(settings.hub_cache, args.model)
         targets = [(resolved.repo, resolved.snapshot)]

@@ -53,7 +53,7 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
             if sys.stdin.isatty() and not sink.json_mode:
                 data.update(action="cancelled", message="nothing removed")
                 sink.result("rm", data, lambda d: "rm: cancelled, nothing removed")
-                return 1
+                return 0
             data.update(action="requires_confirmation", requires_confirmation=True)
             sink.error(
                 "rm",

@@ -24,6 +24,14 @@ def _installed(dist: str) -> str | None:
         return None
 
 
+def _human(data: dict) -> str:
+    parts = [f"{name} {data[key] or 'not installed'}" for name, key in _SHOWN]
+    return f"{version_text()} ({', '.join(parts)})"
+
+
+_SHOWN = (("mlx", "mlx_version"), ("mlx-lm", "mlx_lm_version"), ("Python", "python_version"))
+
+
 def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     data = {
         "cli_version": __version__,
@@ -32,5 +40,5 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
         "mlx_lm_version": _installed("mlx-lm"),
         "python_version": platform.python_version(),
     }
-    sink.result("version", data, lambda d: version_text())
+    sink.result("version", data, _human)
     return 0
