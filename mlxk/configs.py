@@ -8,6 +8,7 @@ CONTEXT_KEYS = (
     "context_length",
     "max_sequence_length",
     "seq_length",
+    "seq_len",  # 1.x read it too
     "n_ctx",
 )
 

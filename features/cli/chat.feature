@@ -35,3 +35,11 @@ Feature: Interactive chat keeps the conversation
     When I run "mlxk run TinyLlama-Chat-4bit --json"
     Then the exit code is 2
     And the JSON error type is "usage_error"
+
+  Scenario: /help lists the chat's commands instead of going to the model
+    # spec: RUN-CHAT-HELP
+    When I chat with "TinyLlama-Chat-4bit" typing "/help|/exit"
+    Then the exit code is 0
+    And stdout contains "/clear  forget the conversation"
+    And stdout contains "/exit   end the chat"
+    And the model was not asked anything

@@ -102,7 +102,7 @@ Feature: mlxk health tells complete, runnable models from broken ones
     And the file "tokenizer.json" of "acme/Lost-Tokens" is deleted
     When I run "mlxk health acme/Lost-Tokens --json"
     Then the exit code is 1
-    And the JSON field "data.unhealthy.0.reason" contains "files huggingface_hub recorded are missing (tokenizer.json"
+    And the JSON field "data.unhealthy.0.reason" contains "files huggingface_hub recorded is missing (tokenizer.json); run 'mlxk pull' again"
 
   Scenario: --deep finds a file whose bytes changed but not its size
     # spec: CACHE-HEALTH-DEEP

@@ -83,3 +83,15 @@ Feature: mlxk show and model names
     # spec: CACHE-NAME-RESOLVE
     When I run "mlxk show TinyLlama-Chat --json"
     Then the JSON field "data.model.name" is "mlx-community/TinyLlama-Chat"
+
+  Scenario: A revision that only one of several matching models has picks that model
+    # spec: CACHE-NAME-HASH-PICKS
+    Given a cache with these models:
+      | name                       | kind      | revisions |
+      | mlx-community/Alpha-Base   | base      | 1         |
+      | mlx-community/Alpha-Chat   | chat-4bit | 1         |
+    When I show revision 1 of "mlx-community/Alpha-Chat" as "Alpha"
+    Then the exit code is 0
+    And the JSON field "data.model.name" is "mlx-community/Alpha-Chat"
+    When I run "mlxk show Alpha --json"
+    Then the JSON error type is "ambiguous_match"

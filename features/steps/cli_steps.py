@@ -232,6 +232,12 @@ def remove_revision(world, index, name, flags):
     )
 
 
+@when(parsers.parse('I show revision {index:d} of "{name}" as "{typed}"'))
+def show_revision_as(world, index, name, typed):
+    commit = world["commits"][name][index - 1]
+    world["result"] = run_in_process(["show", f"{typed}@{commit[:10]}", "--json"], world["env"])
+
+
 @when(parsers.parse('I chat with "{model}" typing "{lines}"'))
 def chat_typing(world, model, lines):
     typed = lines.split("\\|") if "\\|" in lines else lines.split("|")
@@ -250,6 +256,11 @@ def assistant_answers(world, answers):
     out = world["result"].stdout
     got = [part.split("\n\n")[0] for part in out.split("Assistant: ")[1:]]
     assert got == answers.split("|"), out
+
+
+@then("the model was not asked anything")
+def not_asked(world):
+    assert "Assistant: " not in world["result"].stdout, world["result"].stdout
 
 
 @then("the second turn reused cached prompt tokens")

@@ -137,10 +137,13 @@ def check_integrity(
     recorded = recorded_files(repo_path, snapshot.name)
     missing = [name for name in recorded if name not in files]
     if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
         return Verdict(
             False,
             f"{len(missing)} of {len(recorded)} files huggingface_hub recorded "
-            f"are missing ({missing[0]}, …); run 'mlxk pull' again",
+            f"{'is' if len(missing) == 1 else 'are'} missing ({shown}); run 'mlxk pull' again",
         )
     top_level = [name for name in files if "/" not in name]
     has_gguf = any(name.endswith(".gguf") for name in top_level)

@@ -85,7 +85,21 @@ def _clip(text: str, limit: int = 120) -> str:
 
 def resolve(hub: Path, text: str) -> Resolved:
     spec = parse_spec(text)
-    repo, fuzzy = _find_repo(hub, spec.name)
+    try:
+        repo, fuzzy = _find_repo(hub, spec.name)
+    except AmbiguousMatch as ambiguous:
+        # 1.x issue #13: a name matching several models, with a revision only one of
+        # them has, means that one.
+        holders = [
+            candidate
+            for candidate in (
+                read_repo(hub / repo_dir_name(n)) for n in ambiguous.details["matches"]
+            )
+            if spec.revision and (candidate.find(spec.revision) or spec.revision in candidate.refs)
+        ]
+        if len(holders) != 1:
+            raise
+        repo, fuzzy = holders[0], True
     if spec.revision is None:
         return Resolved(repo, repo.current, pinned=False, fuzzy=fuzzy)
     matches = repo.find(spec.revision)

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 
 EXIT_WORDS = {"/exit", "exit", "quit", "/quit", "/bye"}
+CHAT_HELP = (
+    "/clear  forget the conversation\n"
+    "/exit   end the chat (also exit, quit, /bye, Ctrl-D)\n"
+    "/help   this list\n"
+    "Ctrl-C  stop the answer being written\n\n"
+)
 
 
 def _read_line(sink: Sink, prompt: str) -> str | None:
@@ -46,7 +52,7 @@ def chat_loop(settings: Settings, sink: Sink, args: Namespace, options: RunOptio
         cache = session.new_prompt_cache()
         system = [{"role": "system", "content": args.system}] if args.system else []
         history: list[dict] = []
-        sink.stream(f"Chatting with {info.name}. /clear forgets the chat, /exit ends it.\n\n")
+        sink.stream(f"Chatting with {info.name}. /help lists the commands.\n\n")
         while True:
             try:
                 line = _read_line(sink, "You: ")
@@ -61,6 +67,9 @@ def chat_loop(settings: Settings, sink: Sink, args: Namespace, options: RunOptio
                 continue
             if text.lower() in EXIT_WORDS:
                 break
+            if text in ("/help", "/?"):
+                sink.stream(CHAT_HELP)
+                continue
             if text == "/clear":
                 history.clear()
                 cache.reset()
