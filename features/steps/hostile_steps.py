@@ -152,3 +152,51 @@ def hub_is_file(world):
 def no_old_dates(world, year):
     for model in world["result"].json["data"]["models"]:
         assert int(model["last_modified"][:4]) >= year, model
+
+
+@then("running it again prints exactly the same")
+def same_again(world):
+    from steps.cli_steps import run_in_process
+
+    first = world["result"]
+    again = run_in_process(first.argv, world["env"])
+    assert (again.exit_code, again.stdout) == (first.exit_code, first.stdout)
+
+
+@given(parsers.parse('an empty lock directory for "{name}"'))
+def empty_lock_dir(world, name):
+    from mlxk.cache.scan import repo_dir_name
+
+    (world["hub"] / ".locks" / repo_dir_name(name)).mkdir(parents=True)
+
+
+@given(parsers.parse('the snapshots folder of "{name}" is empty'))
+def empty_snapshots(world, name):
+    import shutil
+
+    snapshots = _repo(world, name) / "snapshots"
+    shutil.rmtree(snapshots)
+    snapshots.mkdir()
+
+
+@when(parsers.parse('I run "{command}" twice at once'))
+def run_twice(world, command):
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "mlxk", *_argv(command)]
+    procs = [
+        subprocess.Popen(argv, env=world["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    world["twice"] = [(p.wait(120), p.stdout.read().decode(), p.stderr.read()) for p in procs]
+
+
+@then("both runs exit 0 with the same response")
+def both_same(world):
+    import json
+
+    (code_a, out_a, err_a), (code_b, out_b, err_b) = world["twice"]
+    assert code_a == code_b == 0, (err_a, err_b)
+    response_a = json.loads(out_a)["data"]["response"]
+    assert response_a and response_a == json.loads(out_b)["data"]["response"]
