@@ -15,6 +15,7 @@ from mlxk import __version__
 from mlxk.cache.info import describe
 from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN, resolve
 from mlxk.cache.scan import scan
+from mlxk.engine.generate import Chunk
 from mlxk.engine.reasoning import ANSWER_AFTER_REASONING, REASONING_HEADER
 from mlxk.engine.request import SamplingRequest
 from mlxk.errors import ModelNotFound, UnsupportedParameter
@@ -105,6 +106,20 @@ def _cancel_on_hang_up(request: Request, job: Job):
         yield
     finally:
         task.cancel()
+
+
+def _answer(ident: str, kind: str, created: int, model: str, content: dict, final: Chunk) -> dict:
+    """A whole answer in OpenAI's shape: one choice with ``content``, usage and timings."""
+    choice = {"index": 0, **content, "finish_reason": final.finish_reason, "logprobs": None}
+    return {
+        "id": ident,
+        "object": kind,
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        "usage": usage_of(final.usage),
+        "timings": timings_of(final),
+    }
 
 
 def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
@@ -208,22 +223,8 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
             message.update(reasoning=reasoning, reasoning_content=reasoning)
         elif reasoning and mode == "inline":
             message["content"] = REASONING_HEADER + reasoning + ANSWER_AFTER_REASONING + answer
-        return {
-            "id": ident,
-            "object": "chat.completion",
-            "created": created,
-            "model": prepared.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "finish_reason": final.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": usage_of(final.usage),
-            "timings": timings_of(final),
-        }
+        choice = {"message": message}
+        return _answer(ident, "chat.completion", created, prepared.model, choice, final)
 
     @router.post("/v1/completions", response_model=api.Completion, responses={**ERRORS, **STREAMED})
     async def completions(body: api.CompletionRequest, request: Request):
@@ -240,16 +241,6 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
                 )
                 return streaming(events, job)
             answer, _, final = await collect(job)
-        return {
-            "id": ident,
-            "object": "text_completion",
-            "created": created,
-            "model": prepared.model,
-            "choices": [
-                {"index": 0, "text": answer, "finish_reason": final.finish_reason, "logprobs": None}
-            ],
-            "usage": usage_of(final.usage),
-            "timings": timings_of(final),
-        }
+        return _answer(ident, "text_completion", created, prepared.model, {"text": answer}, final)
 
     return router
