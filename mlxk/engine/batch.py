@@ -77,6 +77,15 @@ class Batch(SoloPath, PrefillPath):
         return cache, rest
 
     def add(self, prompt: Prompt, params: GenerationParams) -> int:
+        """Admit a sequence; it is prefilled by the next :meth:`step`.
+
+        Args:
+            prompt: its tokens; a prefix the prompt cache holds is not computed again.
+            params: its limits and sampling (each sequence samples with its own).
+
+        Returns:
+            The sequence's id, as :class:`StepResult` and :meth:`cancel` name it.
+        """
         self.store_finished()
         tokens = list(prompt.token_ids)
         cache, rest = self._cached_start(tokens)
@@ -117,6 +126,8 @@ class Batch(SoloPath, PrefillPath):
         self._by_generator_uid[uid] = ident
 
     def cancel(self, uid: int) -> None:
+        """Drop a sequence (its client left); its KV cache goes to the prompt cache. An
+        unknown or finished ``uid`` is ignored."""
         sequence = self._sequences.pop(uid, None)
         if sequence is None:
             return
@@ -155,7 +166,13 @@ class Batch(SoloPath, PrefillPath):
             self._cache.insert_cache(self.loaded.path, list(tokens), cache)
 
     def step(self) -> list[StepResult]:
-        """One decode step for the decoding sequences, then the prefill of new prompts."""
+        """One decode step for the decoding sequences, then the prefill of new prompts.
+
+        Returns:
+            One :class:`StepResult` per sequence that produced text or finished: its
+            chunks (a finished one's last chunk carries finish reason, usage and timings)
+            and whether it is done; a done sequence has left the batch.
+        """
         self.store_finished()
         results = []
         if self._solo is not None and (self._waiting or self._by_generator_uid):

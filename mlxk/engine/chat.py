@@ -30,6 +30,12 @@ def fallback_format(messages: list[dict]) -> str:
 
 
 def chat_prompt(loaded: LoadedModel, messages: list[dict], *, use_template: bool = True) -> Prompt:
+    """Messages through the model's chat template (a plain transcript without one).
+
+    Raises:
+        InvalidRequest: the text is not Unicode, or the template refused the messages.
+        ContextLengthExceeded: its length alone proves it cannot fit the context.
+    """
     _check_text(loaded, "".join(str(m.get("content") or "") for m in messages))
     tokenizer = loaded.tokenizer
     if use_template and loaded.has_chat_template:
@@ -42,6 +48,7 @@ def chat_prompt(loaded: LoadedModel, messages: list[dict], *, use_template: bool
 
 
 def raw_prompt(loaded: LoadedModel, text: str) -> Prompt:
+    """``text`` as it is, with the tokenizer's BOS unless the text starts with it."""
     _check_text(loaded, text)
     tokenizer = loaded.tokenizer
     bos = getattr(tokenizer, "bos_token", None)

@@ -182,7 +182,16 @@ def stream(
     params: GenerationParams,
     prompt_cache: PromptCache | None = None,
 ) -> Iterator[Chunk]:
-    """Generate from ``prompt``; with ``prompt_cache``, feed only what it lacks."""
+    """Generate from ``prompt`` on one sequence (``mlxk run``, the chat).
+
+    Args:
+        params: limits, sampling, stop strings and whether to split reasoning.
+        prompt_cache: a chat's KV cache; only the tokens it lacks are fed.
+
+    Returns:
+        Chunks of text as they decode (answer or reasoning channel); the last carries
+        the finish reason, usage and timings.
+    """
     import mlx.core as mx
     from mlx_lm.generate import generate_step
 

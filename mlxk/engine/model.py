@@ -95,6 +95,11 @@ def warm_up() -> None:
 
 
 def load(path: Path) -> LoadedModel:
+    """Load a model directory with mlx-lm, with every id that ends generation.
+
+    Raises whatever mlx-lm raises for a directory it cannot load (callers check health
+    and the footprint first).
+    """
     use_fast_blas()
     from mlx_lm import load as mlx_load
 
@@ -119,6 +124,7 @@ def load(path: Path) -> LoadedModel:
 
 
 def unload(loaded: LoadedModel) -> None:
+    """Free a loaded model and hand what mlx and the heap freed back to the OS."""
     loaded.model = None
     loaded.tokenizer = None
     gc.collect()
