@@ -163,6 +163,7 @@ def hang_up_step(world, model, count):
 
 
 def hang_up(world, model, count):
+    world["tokens_before"] = httpx.get(world["url"] + "/health").json()["generated_tokens"]
     body = {"model": model, "prompt": "one", "max_tokens": 2000, "stream": True}
     with httpx.stream("POST", world["url"] + "/v1/completions", json=body, timeout=60) as r:
         seen = 0
@@ -267,6 +268,13 @@ def stopped_generating(world):
             return
         time.sleep(0.05)
     raise AssertionError("the abandoned generation is still running")
+
+
+@then(parsers.parse("it generated far fewer tokens than the {asked:d} asked for"))
+def far_fewer(world, asked):
+    generated = httpx.get(world["url"] + "/health").json()["generated_tokens"]
+    made = generated - world["tokens_before"]
+    assert 0 < made < asked / 2, (made, asked)
 
 
 @then(parsers.parse('the JSON body field "{path}" is "{value}"'))
