@@ -291,3 +291,14 @@ def test_a_batch_computes_no_token_past_the_last(tmp_path, monkeypatch, sequence
         (e.text, e.finish_reason) for e in expected
     ]
     assert counting.passes == limit
+
+
+def test_unloading_twice_is_harmless(tmp_path):
+    from mlxk.engine.model import load, unload
+    from mlxk.testing.synthetic import write_synthetic
+
+    _, repo = write_synthetic(tmp_path / "hub", "tiny")
+    loaded = load(repo.snapshot)
+    unload(loaded)
+    unload(loaded)  # a server's idle unload and its shutdown may both reach it
+    assert loaded.model is None and loaded.tokenizer is None

@@ -169,3 +169,22 @@ def test_mypy_passes_on_the_package():
         pytest.fail("mypy is not installed; it is part of the test extra")
     proc = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def test_every_command_and_option_says_what_it_does():
+    import argparse
+
+    from mlxk.cli.parser import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    summaries = {choice.dest: choice.help for choice in sub._choices_actions}
+    assert set(summaries) == set(sub.choices), "every command has a one-line summary"
+    assert all(summaries.values()), summaries
+    silent = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, command in sub.choices.items()
+        for action in command._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert not silent, f"options without help: {silent}"

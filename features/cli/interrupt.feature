@@ -8,3 +8,14 @@ Feature: Ctrl-C in a chat stops the answer, not the chat
     Then the answer stops and the chat asks for the next message
     When I press Ctrl-C at the prompt
     Then the chat ends with exit code 0 and no traceback
+
+  Scenario Outline: A signal during a single answer keeps what was printed and exits 130
+    # spec: RUN-INTERRUPT
+    Given the standard fixture cache
+    When I start "mlxk run TinyLlama-Base 'Count: one' --max-tokens 3000" and send <signal> once it has printed " four"
+    Then it exits with code 130, what it printed stays, and there is no traceback
+
+    Examples:
+      | signal  |
+      | SIGINT  |
+      | SIGTERM |

@@ -302,3 +302,30 @@ def key_required(world, path, key):
     assert httpx.get(world["url"] + path, timeout=30).status_code == 401
     headers = {"Authorization": f"Bearer {key}"}
     assert httpx.get(world["url"] + path, headers=headers, timeout=30).status_code == 200
+
+
+@when(parsers.parse('I start "{command}" and send {name} once it has printed "{marker}"'))
+def signal_single_answer(world, command, name, marker):
+    import shlex
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlxk", *shlex.split(command)[1:]],
+        env=world["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    world["cleanup"].append(lambda: proc.poll() is None and proc.kill())
+    world["printed"] = _read_until(proc, marker)
+    proc.send_signal(getattr(signal, name))
+    world["proc"] = proc
+
+
+@then("it exits with code 130, what it printed stays, and there is no traceback")
+def interrupted_cleanly(world):
+    proc = world["proc"]
+    assert proc.wait(30) == 130
+    rest = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    assert (world["printed"] + rest).startswith("two three four"), world["printed"]
+    assert "Traceback" not in err, err
+    assert "interrupted" in err, err

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
@@ -37,6 +39,8 @@ def main(
     sink.json_mode = bool(getattr(args, "json", False) or args.global_json)
     settings = Settings.from_environ(environ)
     command = args.command
+    chat = command == "run" and (args.prompt is None or args.interactive)
+    previous = None if COMMANDS[command] == "serve" or chat else _sigterm_interrupts()
     try:
         module = importlib.import_module(f"mlxk.cli.commands.{COMMANDS[command]}")
         return module.execute(args, settings, sink) or 0
@@ -57,6 +61,21 @@ def main(
         internal = InternalError(f"{type(error).__name__}: {error}")
         sink.error(command, internal)
         return internal.kind.exit_code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_interrupts():  # noqa: ANN202 - returns a signal handler, whatever it was
+    """SIGTERM stops a command as Ctrl-C does (what it printed stays; exit 130), instead
+    of killing it mid-write. Only the main thread may set handlers; None elsewhere."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _silence_stdout() -> None:

@@ -7,7 +7,7 @@ from typing import NoReturn
 
 from mlxk import __version__
 from mlxk.errors import UsageError
-from mlxk.server.settings import add_options
+from mlxk.server.settings import add_options, positive_int
 
 COMMANDS = {
     "version": "version",
@@ -39,12 +39,28 @@ def _json_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _sampling_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-tokens", type=int, help="most tokens to generate (default: what fits)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--repetition-penalty", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument(
+        "--max-tokens",
+        type=positive_int,
+        metavar="N",
+        help="most tokens to generate (default: what the context leaves)",
+    )
+    p.add_argument(
+        "--temperature", type=float, default=0.0, help="sampling temperature (default 0: greedy)"
+    )
+    p.add_argument(
+        "--top-p", type=float, default=1.0, help="nucleus sampling threshold (default 1: off)"
+    )
+    p.add_argument(
+        "--repetition-penalty", type=float, help="penalize repeated tokens (default: none)"
+    )
+    p.add_argument("--seed", type=int, help="random seed, for repeatable sampling (default: none)")
+    p.add_argument(
+        "--stop",
+        action="append",
+        default=[],
+        help="stop before this text (repeatable; default: none)",
+    )
 
 
 def build_parser() -> Parser:
@@ -67,19 +83,24 @@ def build_parser() -> Parser:
     p = sub.add_parser("list", help="list cached models")
     p.add_argument("pattern", nargs="?", help="only models whose name contains this")
     p.add_argument("--all", action="store_true", help="include non-MLX and non-chat models")
-    p.add_argument("--framework", choices=["mlx", "gguf", "pytorch", "unknown"], type=str.lower)
+    p.add_argument(
+        "--framework",
+        choices=["mlx", "gguf", "pytorch", "unknown"],
+        type=str.lower,
+        help="only models of this framework (implies --all)",
+    )
     p.add_argument("--health", action="store_true", help="add health columns")
     p.add_argument("--verbose", "-v", action="store_true", help="full names and all MLX models")
     _json_flag(p)
 
     p = sub.add_parser("show", help="details of one model")
-    p.add_argument("model")
+    p.add_argument("model", help="org/name, a short or partial name, optionally @revision")
     p.add_argument("--files", action="store_true", help="list the snapshot's files")
     p.add_argument("--config", action="store_true", help="print config.json")
     _json_flag(p)
 
     p = sub.add_parser("health", help="check models are complete and runnable")
-    p.add_argument("model", nargs="?")
+    p.add_argument("model", nargs="?", help="the model to check (default: every cached model)")
     p.add_argument("--deep", action="store_true", help="also verify sizes and hashes")
     p.add_argument(
         "--all",
@@ -89,22 +110,30 @@ def build_parser() -> Parser:
     _json_flag(p)
 
     p = sub.add_parser("rm", help="remove a model (or one revision) from the cache")
-    p.add_argument("model")
+    p.add_argument("model", help="the model, or MODEL@revision for one revision")
     p.add_argument(
-        "-f", "--force", "-y", "--yes", action="store_true", dest="force", help="do not ask"
+        "-f",
+        "--force",
+        "-y",
+        "--yes",
+        action="store_true",
+        dest="force",
+        help="remove without asking (needed without a terminal)",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would be removed")
     _json_flag(p)
 
     p = sub.add_parser("pull", help="download a model into the cache")
-    p.add_argument("model")
+    p.add_argument(
+        "model", help="org/name (a bare name means mlx-community/name), optionally @revision"
+    )
     _json_flag(p)
 
     p = sub.add_parser("run", help="generate text with a model (chat when no prompt)")
-    p.add_argument("model")
+    p.add_argument("model", help="org/name, a short or partial name, optionally @revision")
     p.add_argument("prompt", nargs="?", help="the prompt; '-' reads stdin; none starts a chat")
-    p.add_argument("-i", "--interactive", action="store_true", help="chat")
-    p.add_argument("--system", help="system prompt")
+    p.add_argument("-i", "--interactive", action="store_true", help="chat, even with a prompt")
+    p.add_argument("--system", help="system prompt (default: none)")
     p.add_argument("--no-chat-template", action="store_true", help="send the prompt raw")
     p.add_argument("--hide-reasoning", action="store_true", help="show only the answer")
     p.add_argument("--no-stream", action="store_true", help="print the answer when done")
@@ -114,7 +143,8 @@ def build_parser() -> Parser:
 
     for name in ("serve", "server"):
         p = sub.add_parser(
-            name, help="OpenAI-compatible server" if name == "serve" else "alias of serve"
+            name,
+            help="OpenAI-compatible server and chat page" if name == "serve" else "alias of serve",
         )
         add_options(p)
         p.add_argument(
@@ -127,7 +157,9 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("demo", help="write tiny demo models to the cache and run one")
     p.add_argument("--reasoning", action="store_true", help="use the reasoning demo model")
-    p.add_argument("--prompt", default="Hello! Who are you?")
+    p.add_argument(
+        "--prompt", default="Hello! Who are you?", help="what to ask (default: a greeting)"
+    )
     _json_flag(p)
     return parser
 
