@@ -32,3 +32,13 @@ def test_without_a_usable_key_the_limits_fall_back_to_4096(config):
     # a 100-token prompt on an unknown context: half of 4096 by default, the rest if asked
     assert max_new_tokens(100, context_length_of(config), None, default_fraction=0.5) == 2048
     assert max_new_tokens(100, context_length_of(config), 9999) == 3996
+
+
+# spec: CACHE-NAME-ROUNDTRIP
+@pytest.mark.parametrize("name", ["org/name", "mlx-community/Qwen3-0.6B-4bit", "simple-model"])
+def test_a_repo_id_and_its_cache_folder_convert_both_ways(name):
+    from mlxk.cache.scan import name_from_dir, repo_dir_name
+
+    folder = repo_dir_name(name)
+    assert folder.startswith("models--") and "/" not in folder
+    assert name_from_dir(folder) == name

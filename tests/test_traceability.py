@@ -50,6 +50,11 @@ def test_every_scenario_names_a_behaviour_that_exists():
     assert not unknown, f"scenarios name behaviours missing from specs/: {unknown}"
 
 
+def test_every_spec_has_a_scenario():
+    planned = [s for s, (_, status) in _specs().items() if status != "covered"]
+    assert not planned, f"specs without a scenario: {planned}"
+
+
 def test_status_matches_the_scenarios():
     specs, mentions = _specs(), _mentions()
     uncovered = [s for s, (_, status) in specs.items() if status == "covered" and s not in mentions]
@@ -72,8 +77,6 @@ def test_every_scenario_has_a_spec_comment():
 
 # -- citations of 1.x tests (specs/1x-tests.md) -----------------------------------------
 
-TRACED_AT_LEAST = 89  # of 176 on 2026-12-07; raise it as behaviours are mapped (issue 20)
-
 
 def _catalogue() -> dict[int, tuple[list[str], str]]:
     """Behaviour number -> (its 1.x test ids, the reason it is dropped or '')."""
@@ -93,6 +96,7 @@ def _citations(source: str) -> list[str]:
         if token.startswith("tests/"):
             file, _, rest = token.partition("::")
             if not rest:
+                cited.append(file)  # a whole file
                 continue
             if rest.split("::")[0].startswith("Test"):
                 cls = rest.split("::")[0]
@@ -105,25 +109,39 @@ def _citations(source: str) -> list[str]:
     return cited
 
 
-def test_specs_cite_only_1x_tests_that_exist_and_the_count_is_reported(capsys):
+def test_every_1x_behaviour_is_traced_or_dropped_and_every_citation_exists(capsys):
     catalogue = _catalogue()
     assert len(catalogue) == 176, "the 1.x catalogue has 176 behaviours"
     known = {test for ids, _ in catalogue.values() for test in ids}
     classes = {test.rsplit("::", 1)[0] for test in known}
+    # and the 1.x fixtures' contracts (catalogue Appendix C)
+    files = {test.split("::")[0] for test in known} | {"tests/conftest.py"}
     cited: set[str] = set()
     wrong = []
     for spec_id, (source, _status) in _specs().items():
         for test in _citations(source):
-            exists = test.rsplit("::", 1)[0] in classes if test.endswith("::*") else test in known
+            if "::" not in test:
+                exists = test in files
+            elif test.endswith("::*"):
+                exists = test.rsplit("::", 1)[0] in classes
+            else:
+                exists = test in known
             if not exists:
                 wrong.append(f"{spec_id} cites {test}")
             cited.add(test)
     assert not wrong, wrong
 
     def traced(ids: list[str]) -> bool:
-        return any(t in cited or f"{t.rsplit('::', 1)[0]}::*" in cited for t in ids)
+        return any(
+            t in cited or f"{t.rsplit('::', 1)[0]}::*" in cited or t.split("::")[0] in cited
+            for t in ids
+        )
 
-    done = [n for n, (ids, dropped) in catalogue.items() if traced(ids) or dropped]
+    dropped = [n for n, (_, reason) in catalogue.items() if reason]
+    untraced = [n for n, (ids, reason) in catalogue.items() if not traced(ids) and not reason]
     with capsys.disabled():
-        print(f"\n1.x behaviours traced or dropped with a reason: {len(done)} of {len(catalogue)}")
-    assert len(done) >= TRACED_AT_LEAST, "a spec lost the citation of a 1.x test"
+        print(
+            f"\n1.x behaviours: {len(catalogue) - len(dropped) - len(untraced)} traced,"
+            f" {len(dropped)} dropped with a reason, {len(untraced)} neither"
+        )
+    assert not untraced, f"1.x behaviours neither traced nor dropped: {untraced}"

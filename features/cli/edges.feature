@@ -67,3 +67,10 @@ Feature: The edges of the everyday commands behave as 1.x's tests expect
     Given the standard fixture cache
     When I run "mlxk run TinyLlama-Base 'Count: one' --max-tokens 12 --json" twice at once
     Then both runs exit 0 with the same response
+
+  Scenario: A long prompt (2,500 characters) that fits the context is answered
+    # spec: RUN-LONG-PROMPT
+    Given the standard fixture cache
+    When I run "mlxk run TinyLlama-Chat-4bit '<2500 a>' --json"
+    Then the exit code is 0
+    And the JSON field "data.response" is "Hello! I am a tiny test model, happy to help."

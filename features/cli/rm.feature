@@ -82,3 +82,11 @@ Feature: mlxk rm removes what was asked for and nothing else
     When I run "mlxk rm acme/Beta-Chat" in a terminal and answer "y"
     Then the exit code is 0
     And the cache no longer has "acme/Beta-Chat"
+
+  Scenario: Removing a model that is not cached says so and removes nothing
+    # spec: CACHE-RM-NOT-FOUND
+    Given every file in the cache is recorded
+    When I run "mlxk rm nobody/nothing --force --json"
+    Then the exit code is 1
+    And the JSON error type is "model_not_found"
+    And every file in the cache is unchanged

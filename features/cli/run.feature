@@ -50,6 +50,12 @@ Feature: mlxk run streams a model's answer
     Then the JSON field "data.response" is "Hello! I a"
     And the JSON field "data.finish_reason" is "stop"
 
+  Scenario: Without --max-tokens a model may fill what its context leaves after the prompt
+    # spec: RUN-CONTEXT
+    When I run "mlxk run TinyLlama-Base-ctx64 'Count: one' --json"
+    Then the JSON field "data.finish_reason" is "length"
+    And prompt and completion tokens add up to the 64-token context
+
   Scenario: --max-tokens limits the answer and the finish reason says so
     # spec: RUN-LIMIT
     When I run "mlxk run TinyLlama-Base 'Count: one' --max-tokens 2 --json"

@@ -29,3 +29,8 @@ Feature: GET /v1/models and /health describe what the server can serve
     When I GET "/v1/nothing-here"
     Then the HTTP status is 404
     And the error has the OpenAI shape with code "not_found"
+
+  Scenario: Several clients listing the models at once all get the list
+    # spec: SRV-MODELS
+    Given a running server on the standard fixture cache
+    Then 3 clients asking GET "/v1/models" at once all get 200 with the same list

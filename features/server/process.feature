@@ -75,3 +75,9 @@ Feature: mlxk serve runs supervised and stops cleanly
       | key source                                   | options                     |
       | MLXK_API_KEY is "k-123" in the environment   |                             |
       | an API key file holding "k-123"              | --api-key-file <keyfile>    |
+
+  @slow
+  Scenario: The server starts and stops cleanly again and again
+    # spec: SRV-SUPERVISOR
+    Given the standard fixture cache
+    Then "mlxk serve --no-supervise" starts, answers /health and exits 0 on SIGINT, 3 times in a row

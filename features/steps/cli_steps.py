@@ -258,6 +258,12 @@ def assistant_answers(world, answers):
     assert got == answers.split("|"), out
 
 
+@then(parsers.parse("prompt and completion tokens add up to the {context:d}-token context"))
+def fills_cli_context(world, context):
+    usage = world["result"].json["data"]["usage"]
+    assert usage["prompt_tokens"] + usage["completion_tokens"] == context, usage
+
+
 @then("the model was not asked anything")
 def not_asked(world):
     assert "Assistant: " not in world["result"].stdout, world["result"].stdout

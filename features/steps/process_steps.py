@@ -329,3 +329,16 @@ def interrupted_cleanly(world):
     assert (world["printed"] + rest).startswith("two three four"), world["printed"]
     assert "Traceback" not in err, err
     assert "interrupted" in err, err
+
+
+@then(
+    parsers.parse(
+        '"{command}" starts, answers /health and exits 0 on SIGINT, {times:d} times in a row'
+    )
+)
+def start_stop_cycles(world, command, times):
+    for _ in range(times):
+        start_server(world, command)
+        world["proc"].send_signal(signal.SIGINT)
+        assert world["proc"].wait(30) == 0
+        nothing_left(world)

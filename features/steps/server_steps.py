@@ -664,3 +664,15 @@ def fourth_after_drain(world, text):
     assert world["fourth"] == text
     sent, answered = world["fourth_times"]
     assert all(sent < t <= answered for t in world["finished_at"]), world
+
+
+@then(parsers.parse('{count:d} clients asking GET "{path}" at once all get 200 with the same list'))
+def concurrent_gets(world, count, path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(count) as pool:
+        responses = list(
+            pool.map(lambda _: httpx.get(world["url"] + path, timeout=30), range(count))
+        )
+    assert all(r.status_code == 200 for r in responses), [r.status_code for r in responses]
+    assert len({r.text for r in responses}) == 1
