@@ -23,6 +23,9 @@ Feature: GET /v1/models and /health describe what the server can serve
     When I GET "/health"
     Then the HTTP status is 200
     And the JSON body field "status" is "ok"
+    And the JSON body field "version" is mlxk's own version
+    And the JSON body field "state" is one of "idle, ready"
+    And the JSON body field "worker_restarts" is "0"
 
   Scenario: Unknown routes are OpenAI-shaped 404s
     # spec: SRV-BAD-INPUT

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from pytest_bdd import parsers, then, when
 
@@ -351,3 +352,21 @@ def run_in_terminal(world, command, answer):
     world["result"] = Result(
         _argv(command), os.waitstatus_to_exitcode(status), seen.decode(errors="replace"), ""
     )
+
+
+@then("the help names every command")
+def help_names_every_command(world):
+    from mlxk.cli.parser import COMMANDS
+
+    listed = world["result"].stdout
+    missing = [name for name in COMMANDS if name != "server" and name not in listed]
+    assert not missing, (missing, listed)
+
+
+@then(parsers.parse('the installed mlxk script prints exactly the same for "{arguments}"'))
+def script_same(world, arguments):
+    script = Path(sys.executable).parent / "mlxk"
+    proc = subprocess.run(
+        [str(script), *shlex.split(arguments)], capture_output=True, text=True, env=world["env"]
+    )
+    assert (proc.returncode, proc.stdout) == (world["result"].exit_code, world["result"].stdout)

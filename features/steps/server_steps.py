@@ -676,3 +676,15 @@ def concurrent_gets(world, count, path):
         )
     assert all(r.status_code == 200 for r in responses), [r.status_code for r in responses]
     assert len({r.text for r in responses}) == 1
+
+
+@then('the JSON body field "version" is mlxk\'s own version')
+def health_version(world):
+    from mlxk import __version__
+
+    assert world["http"].json()["version"] == __version__
+
+
+@then(parsers.parse('the JSON body field "{path}" is one of "{values}"'))
+def body_field_one_of(world, path, values):
+    assert str(world["http"].json()[path]) in [v.strip() for v in values.split(",")]
