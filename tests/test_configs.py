@@ -42,3 +42,13 @@ def test_a_repo_id_and_its_cache_folder_convert_both_ways(name):
     folder = repo_dir_name(name)
     assert folder.startswith("models--") and "/" not in folder
     assert name_from_dir(folder) == name
+
+
+@pytest.mark.parametrize(
+    "size,text",
+    [(0, "0B"), (999, "999B"), (1000, "1.0KB"), (1_234_567, "1.2MB"), (5_300_000_000, "5.3GB")],
+)
+def test_file_sizes_read_as_mlx_knife_2_writes_them(size, text):
+    from mlxk.cli.commands.show import decimal_size
+
+    assert decimal_size(size) == text

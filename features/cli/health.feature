@@ -127,3 +127,20 @@ Feature: mlxk health tells complete, runnable models from broken ones
     When I run "mlxk health acme/Good-Chat --all --json"
     Then the exit code is 2
     And the JSON error type is "usage_error"
+
+  Scenario Outline: Sharded weights are healthy only when every shard is there, whole and indexed
+    # spec: CACHE-HEALTH-RULES
+    Given a cache holding "acme/Sharded" with <layout>
+    When I run "mlxk health acme/Sharded --json"
+    Then the JSON field "<where>.0.reason" contains "<says>"
+
+    Examples:
+      | layout                                   | where          | says                                    |
+      | two shards and their index               | data.healthy   | Multi-file model complete               |
+      | two shards, one of them empty            | data.unhealthy | is empty                                |
+      | two shards, one an LFS pointer           | data.unhealthy | Git LFS pointer                         |
+      | two shards and no index                  | data.unhealthy | sharded weights without model.safetensors.index.json |
+      | one of two shards and no index           | data.unhealthy | sharded weights without model.safetensors.index.json |
+      | a PyTorch index and its two shards       | data.healthy   | Multi-file model complete               |
+      | a .partial file beside the weights       | data.unhealthy | partial download                        |
+      | no weight files                          | data.unhealthy | no weight files                         |

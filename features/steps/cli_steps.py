@@ -306,6 +306,9 @@ def json_files_include(world, name, kind):
     files = {f["name"]: f for f in world["result"].json["data"]["files"]}
     assert files[name]["type"] == kind, files[name]
     assert files[name]["size_bytes"] > 0
+    from mlxk.cli.commands.show import decimal_size
+
+    assert files[name]["size"] == decimal_size(files[name]["size_bytes"])  # 2.0's string
 
 
 @when(

@@ -200,3 +200,42 @@ def both_same(world):
     assert code_a == code_b == 0, (err_a, err_b)
     response_a = json.loads(out_a)["data"]["response"]
     assert response_a and response_a == json.loads(out_b)["data"]["response"]
+
+
+@given(parsers.parse('a cache holding "{name}" with {layout}'))
+def sharded_repo(world, name, layout):
+    import json
+
+    from mlxk.cache.layout import lfs_pointer, write_repo
+    from mlxk.engine.scripted.models import Quant
+    from mlxk.engine.scripted.repo import mlx_model_files
+
+    hub = Path(world["tmp"]) / "hf" / "hub"
+    world["hub"] = hub
+    world["env"]["HF_HUB_CACHE"] = str(hub)
+    files = mlx_model_files("llama-chat", Quant(bits=4, group_size=64), shards=2)
+    first, second = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+    index = "model.safetensors.index.json"
+    if layout == "two shards, one of them empty":
+        files[second] = b""
+    elif layout == "two shards, one an LFS pointer":
+        files[second] = lfs_pointer(files[second])
+    elif layout == "two shards and no index":
+        del files[index]
+    elif layout == "one of two shards and no index":
+        del files[index], files[second]
+    elif layout == "a PyTorch index and its two shards":
+        mapping = json.loads(files.pop(index))
+        renamed = {f: f.replace("model-", "pytorch_model-").replace(".safetensors", ".bin")
+                   for f in (first, second)}  # fmt: skip
+        for old, new in renamed.items():
+            files[new] = files.pop(old)
+        mapping["weight_map"] = {k: renamed[v] for k, v in mapping["weight_map"].items()}
+        files["pytorch_model.bin.index.json"] = json.dumps(mapping).encode()
+    elif layout == "a .partial file beside the weights":
+        files["model.safetensors.partial"] = b"half"
+    elif layout == "no weight files":
+        del files[index], files[first], files[second]
+    else:
+        assert layout == "two shards and their index", layout
+    write_repo(hub, name, files)

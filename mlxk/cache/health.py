@@ -131,6 +131,12 @@ def check_integrity(
             f"{what} is a link to a directory outside the model's repo; "
             "mlxk does not follow it (replace it with the files themselves)",
         )
+    partial = [name for name in files if name.endswith((".partial", ".incomplete"))]
+    if partial:
+        return Verdict(
+            False,
+            f"partial download: {partial[0]} is unfinished (run 'mlxk pull' again, or 'mlxk rm')",
+        )
     broken = [name for name, size in files.items() if size is None]
     if broken:
         return Verdict(False, f"{Path(broken[0]).name} is missing (its blob is gone)")

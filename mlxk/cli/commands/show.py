@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from mlxk.settings import Settings
 
 
+def decimal_size(size: int) -> str:
+    """mlx-knife 2.0's ``size`` string (``"1.2GB"``, ``"3.4MB"``, ``"5.6KB"``, ``"78B"``)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f}{unit}"
+    return f"{size}B"
+
+
 def _file_type(name: str) -> str:
     if name == "config.json":
         return "config"
@@ -45,6 +53,7 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
                 "name": PurePath(rel).name,
                 "path": rel,
                 "size_bytes": size or 0,
+                "size": decimal_size(size or 0),
                 "type": _file_type(PurePath(rel).name),
             }
             for rel, size in listing.items()
