@@ -144,3 +144,18 @@ Feature: mlxk health tells complete, runnable models from broken ones
       | a PyTorch index and its two shards       | data.healthy   | Multi-file model complete               |
       | a .partial file beside the weights       | data.unhealthy | partial download                        |
       | no weight files                          | data.unhealthy | no weight files                         |
+
+  Scenario: A model with no tokenizer at all is unhealthy, one whose recorded tokenizer is gone too
+    # spec: CACHE-HEALTH-TOKENIZER
+    Given a cache with these models:
+      | name               | kind      | revisions |
+      | acme/No-Tokenizer  | chat-4bit | 1         |
+      | acme/Lost-Tokenizer | chat-4bit | 1        |
+    And the file "tokenizer.json" of "acme/No-Tokenizer" is deleted, with huggingface_hub's record of it
+    And the file "tokenizer.json" of "acme/Lost-Tokenizer" is deleted
+    When I run "mlxk health acme/No-Tokenizer --json"
+    Then the exit code is 1
+    And the JSON field "data.unhealthy.0.reason" contains "no tokenizer"
+    When I run "mlxk health acme/Lost-Tokenizer --json"
+    Then the exit code is 1
+    And the JSON field "data.unhealthy.0.reason" contains "huggingface_hub recorded is missing (tokenizer.json)"

@@ -57,12 +57,17 @@ Feature: mlxk list shows the cached models
     Then the JSON field "data.count" is 1
     And the JSON field "data.models.0.name" is "TheBloke/Tiny-Chat-GGUF"
 
-  Scenario: An empty or missing cache is an empty list, not an error
+  Scenario Outline: An empty or missing cache is an empty list, not an error
     # spec: CACHE-LIST-EMPTY
-    Given no HF cache directory at all
+    Given <cache>
     When I run "mlxk list --json"
     Then the exit code is 0
     And the JSON field "data.count" is 0
     When I run "mlxk list"
     Then the exit code is 0
     And stdout contains "No models found."
+
+    Examples:
+      | cache                                 |
+      | no HF cache directory at all          |
+      | an existing but empty HF cache folder |

@@ -92,6 +92,8 @@ Feature: mlxk run streams a model's answer
     Then stdout is exactly "Hello! I am a tiny test model, happy to help."
     And stderr contains "tok/s"
     And stderr contains "peak memory"
+    And stderr contains "[load "
+    And stderr contains " cached)"
 
   Scenario Outline: Bad input is a one-line error, never a traceback
     # spec: RUN-BAD-INPUT

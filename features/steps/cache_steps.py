@@ -18,6 +18,13 @@ def no_cache(world):
     world["env"]["HF_HUB_CACHE"] = str(world["hub"])
 
 
+@given("an existing but empty HF cache folder")
+def existing_empty_cache(world):
+    world["hub"] = Path(world["tmp"]) / "hf" / "hub"
+    world["hub"].mkdir(parents=True)
+    world["env"]["HF_HUB_CACHE"] = str(world["hub"])
+
+
 @given("the standard fixture cache")
 def standard_cache(world, standard_hub):
     world["hub"] = standard_hub
@@ -167,6 +174,23 @@ def delete_file(world, filename, name):
     link = _snapshot_of(world, name) / filename
     link.resolve().unlink()
     link.unlink()
+
+
+@given(
+    parsers.parse(
+        'the file "{filename}" of "{name}" is deleted, with huggingface_hub\'s record of it'
+    )
+)
+def delete_file_and_record(world, filename, name):
+    import json
+
+    delete_file(world, filename, name)
+    snapshot = _snapshot_of(world, name)
+    tree = snapshot.parent.parent / "trees" / f"{snapshot.name}.json"
+    if tree.exists():
+        data = json.loads(tree.read_text())
+        data.get("files", {}).pop(filename, None)
+        tree.write_text(json.dumps(data))
 
 
 @given(parsers.parse('one byte of "{filename}" of "{name}" is flipped'))

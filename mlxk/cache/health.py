@@ -165,6 +165,12 @@ def check_integrity(
             return Verdict(False, "config.json is not valid JSON")
         if not isinstance(config, dict) or not config:
             return Verdict(False, "config.json is empty or not an object")
+    if "config.json" in files and not any(_is_tokenizer(name) for name in top_level):
+        return Verdict(
+            False,
+            "no tokenizer (tokenizer.json, tokenizer.model, vocab.json or a tiktoken file)"
+            " in the snapshot; mlx-lm cannot load the model without one",
+        )
     for name in TOKENIZER_FILES:
         problem = _unreadable(snapshot / name) if name in files else None
         if problem:
@@ -189,6 +195,16 @@ def check_integrity(
         if problem:
             return Verdict(False, problem)
     return HEALTHY
+
+
+def _is_tokenizer(name: str) -> bool:
+    """A file a tokenizer loads from (fast, SentencePiece, BPE vocabularies, tiktoken)."""
+    return name in (
+        "tokenizer.json",
+        "tokenizer.model",
+        "vocab.json",
+        "vocab.txt",
+    ) or name.endswith((".tiktoken", "tiktoken.model"))
 
 
 def recorded_files(repo_path: Path, commit: str) -> dict[str, dict]:

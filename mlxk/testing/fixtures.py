@@ -77,9 +77,11 @@ def _no_config_repo() -> dict[str, bytes]:
 
 def _embedding_repo() -> dict[str, bytes]:
     config = {"model_type": "bert", "architectures": ["BertModel"], "hidden_size": 32}
+    built = build_files("llama-chat", Q4)
     return {
         "config.json": json.dumps(config).encode(),
-        "model.safetensors": build_files("llama-chat", Q4)["model.safetensors"],
+        "model.safetensors": built["model.safetensors"],
+        "tokenizer.json": built["tokenizer.json"],
         "README.md": readme(library="mlx", tags=["mlx", "sentence-transformers"]),
     }
 
