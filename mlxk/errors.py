@@ -11,7 +11,7 @@
     ├── LocksPresent / ConfirmationRequired / PermissionDenied / DeletionFailed
     ├── AccessDenied / DownloadFailed / HubUnreachable / ModelCorrupted
     ├── Unauthorized / PayloadTooLarge / HostNotAllowed
-    ├── ServerBusy / InsufficientMemory / AddressInUse / IncompatibleRuntime
+    ├── ServerBusy / InsufficientMemory / AddressInUse / IncompatibleRuntime / ServerFailed
     ├── Interrupted
     └── InternalError
 
@@ -58,6 +58,7 @@ ERROR_TABLE: dict[str, ErrorKind] = {
     "host_not_allowed": ErrorKind(1, 400, INVALID),
     "address_in_use": ErrorKind(1, 500, "server_error"),
     "incompatible_runtime": ErrorKind(1, 500, "server_error"),
+    "server_failed": ErrorKind(1, 500, "server_error"),
     "server_busy": ErrorKind(1, 503, "server_error"),
     "insufficient_memory": ErrorKind(1, 503, "server_error"),
     "interrupted": ErrorKind(130, 499, "server_error"),
@@ -115,6 +116,7 @@ PayloadTooLarge = _error("PayloadTooLarge", "payload_too_large", UsageError)
 HostNotAllowed = _error("HostNotAllowed", "host_not_allowed", UsageError)
 AddressInUse = _error("AddressInUse", "address_in_use")
 IncompatibleRuntime = _error("IncompatibleRuntime", "incompatible_runtime")
+ServerFailed = _error("ServerFailed", "server_failed")
 ServerBusy = _error("ServerBusy", "server_busy")
 InsufficientMemory = _error("InsufficientMemory", "insufficient_memory")
 Interrupted = _error("Interrupted", "interrupted")

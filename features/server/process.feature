@@ -81,3 +81,16 @@ Feature: mlxk serve runs supervised and stops cleanly
     # spec: SRV-SUPERVISOR
     Given the standard fixture cache
     Then "mlxk serve --no-supervise" starts, answers /health and exits 0 on SIGINT, 3 times in a row
+
+  Scenario Outline: With --json a stopped server says so in one envelope
+    # spec: SRV-SUPERVISOR-FATAL
+    Given the standard fixture cache
+    When I start "mlxk serve <mode> --json" as a server process, keeping its output
+    And I send SIGTERM to the server process
+    Then it exits with code 0 within 20 seconds
+    And its output is one JSON envelope for "serve" saying it stopped on a signal
+
+    Examples:
+      | mode           |
+      | --log-json     |
+      | --no-supervise |

@@ -49,7 +49,7 @@ def _fill(world, command: str) -> str:
 
 
 @when(parsers.parse('I start "{command}" as a server process'))
-def start_server(world, command, preexec_fn=None, cwd=None, wait=True):
+def start_server(world, command, preexec_fn=None, cwd=None, wait=True, keep_stdout=False):
     port = free_port()
     argv = _fill(world, command).split()[1:] + ["--port", str(port)]
     log = open(Path(world["tmp"]) / "server.log", "w+")  # noqa: SIM115 - closed in cleanup
@@ -58,7 +58,7 @@ def start_server(world, command, preexec_fn=None, cwd=None, wait=True):
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlxk"), *argv],
         env=world["env"],
-        stdout=subprocess.PIPE if not wait else subprocess.DEVNULL,
+        stdout=subprocess.PIPE if keep_stdout or not wait else subprocess.DEVNULL,
         stderr=log,
         preexec_fn=preexec_fn,
         cwd=cwd,
@@ -342,3 +342,19 @@ def start_stop_cycles(world, command, times):
         world["proc"].send_signal(signal.SIGINT)
         assert world["proc"].wait(30) == 0
         nothing_left(world)
+
+
+@when(parsers.parse('I start "{command}" as a server process, keeping its output'))
+def start_keeping_output(world, command):
+    start_server(world, command, keep_stdout=True)
+
+
+@then(
+    parsers.parse('its output is one JSON envelope for "{command}" saying it stopped on a signal')
+)
+def stopped_envelope(world, command):
+    from mlxk.contract import validate_envelope
+
+    payload = json.loads(world["proc"].stdout.read().decode())
+    validate_envelope(payload)
+    assert payload["command"] == command and payload["data"]["reason"] == "signal", payload

@@ -40,6 +40,10 @@ def child_command(argv: list[str]) -> list[str]:
     return [sys.executable, "-c", boot, *argv]
 
 
+# What supervise returns: 0 stopped by a signal, 1 gave up after crashes, or
+# EXIT_CANNOT_START when the child could not start at all.
+
+
 def supervise(
     child_argv: list[str], *, env: dict[str, str] | None = None, log: Callable[[str], Any] = print
 ) -> int:
@@ -61,7 +65,7 @@ def supervise(
             if stopping or code == 0:
                 return 0
             if code == EXIT_CANNOT_START:
-                return 1  # the child said why, in one line
+                return EXIT_CANNOT_START  # the child said why, in one line
             now = time.monotonic()
             restarts = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
             if len(restarts) > RESTART_LIMIT:

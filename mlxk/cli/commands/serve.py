@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlxk.errors import AddressInUse, IncompatibleRuntime, MlxkError, UsageError
+from mlxk.errors import AddressInUse, IncompatibleRuntime, MlxkError, ServerFailed, UsageError
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -100,7 +100,8 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
             env[API_KEY_ENV] = key
         from mlxk.server.settings import child_argv
 
-        return supervise(child_argv(args), env=env, log=sink.note)
+        outcome = supervise(child_argv(args), env=env, log=sink.note)
+        return _report(args, sink, outcome)
     if settings.supervisor_pid:
         from mlxk.server.supervisor import exit_with_parent
 
@@ -114,6 +115,21 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
         sink.error("serve", error)
         return EXIT_CANNOT_START  # the supervisor must not try again
     return _serve(args, settings, key, sink)
+
+
+def _report(args: Namespace, sink: Sink, outcome: int) -> int:
+    """How the server ended, for a script (``--json``): one envelope either way."""
+    if outcome == 0:
+        data = {"host": args.host, "port": args.port, "stopped": True, "reason": "signal"}
+        sink.result("serve", data, None)
+        return 0
+    if outcome == EXIT_CANNOT_START:
+        error = ServerFailed(f"the server could not start on {args.host}:{args.port} (see above)")
+    else:
+        error = ServerFailed("the server crashed again and again; gave up (see above)")
+    if sink.json_mode:
+        sink.error("serve", error)
+    return 1
 
 
 def _serve(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> int:
@@ -142,6 +158,8 @@ def _serve(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> 
     code = 0 if server.started else EXIT_CANNOT_START
     if code:
         sink.note(f"mlxk serve: the server could not start on {args.host}:{args.port}")
+    if not settings.supervisor_pid:  # a supervisor reports for its child
+        code = _report(args, sink, code)
     # The server has shut down cleanly (requests ended, models freed, worker joined). Skip
     # the interpreter's finalization: threads that used mlx run its thread-local
     # destructors as they end, and when one still runs while Python finalizes it takes the
