@@ -155,3 +155,8 @@ Feature: mlxk run streams a model's answer
     When I run "mlxk run TinyLlama-Chat-4bit 'Hi there' --verbose" as a separate process
     Then the exit code is 0
     And stderr contains "[mlx's bundled BLAS (MLXK_BLAS=off)]"
+
+  Scenario: In a terminal the answer appears token by token while it is generated
+    # spec: RUN-STREAM
+    When I run "mlxk run TinyLlama-Base 'Count: one' --max-tokens 3000" in a terminal
+    Then " two three four five" is on the screen while it is still generating

@@ -358,3 +358,41 @@ def stopped_envelope(world, command):
     payload = json.loads(world["proc"].stdout.read().decode())
     validate_envelope(payload)
     assert payload["command"] == command and payload["data"]["reason"] == "signal", payload
+
+
+@when(parsers.parse('I run "{command}" in a terminal'))
+def run_in_pty(world, command):
+    import pty
+    import shlex
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlxk", *shlex.split(command)[1:]],
+        env=world["env"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    world.update(proc=proc, pty=leader)
+
+    def stop():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        os.close(leader)
+
+    world["cleanup"].append(stop)
+
+
+@then(parsers.parse('"{text}" is on the screen while it is still generating'))
+def on_screen_while_running(world, text):
+    import select
+
+    screen, deadline = b"", time.monotonic() + 60
+    while text.encode() not in screen and time.monotonic() < deadline:
+        ready, _, _ = select.select([world["pty"]], [], [], 0.1)
+        if ready:
+            screen += os.read(world["pty"], 4096)
+    assert text.encode() in screen, screen[-300:]
+    assert world["proc"].poll() is None, "it finished before the text was seen: not streamed"
