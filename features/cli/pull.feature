@@ -81,3 +81,14 @@ Feature: mlxk pull downloads through huggingface_hub, safely
     And the JSON field "error.message" contains "could not reach the Hub at http://127.0.0.1:9"
     When I run "mlxk pull acme/Some-Model"
     Then the error is one line on stderr without a traceback
+
+  Scenario: Ctrl-C during a download stops it in one line, and the next pull finishes it
+    # spec: CACHE-PULL-RESUME
+    Given the fake Hub stalls "model.safetensors" after 200000 bytes
+    When I start "mlxk pull acme/Tiny-Chat-4bit" and press Ctrl-C once the download has stalled
+    Then it exits with code 130, saying it was interrupted, without a traceback
+    And "acme/Tiny-Chat-4bit" is not reported healthy
+    Given the fake Hub no longer stalls
+    When I run "mlxk pull acme/Tiny-Chat-4bit --json"
+    Then the exit code is 0
+    And the cache holds a healthy snapshot of "acme/Tiny-Chat-4bit"

@@ -115,3 +115,40 @@ def run_limited(world, command, limit):
 @given("the Hub cannot be reached")
 def hub_unreachable(world):
     world["env"]["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens on the discard port
+
+
+@given(parsers.parse('the fake Hub stalls "{path}" after {nbytes:d} bytes'))
+def hub_stalls(world, path, nbytes):
+    world["fakehub"].faults.stall_after[path] = nbytes
+
+
+@given("the fake Hub no longer stalls")
+def hub_no_stall(world):
+    world["fakehub"].faults.stall_after.clear()
+
+
+@when(parsers.parse('I start "{command}" and press Ctrl-C once the download has stalled'))
+def pull_then_ctrl_c(world, command):
+    import shlex
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlxk", *shlex.split(command)[1:]],
+        env=world["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    world["cleanup"].append(lambda: proc.poll() is None and proc.kill())
+    assert world["fakehub"].faults.stalled.wait(60), "the download never started"
+    proc.send_signal(signal.SIGINT)
+    world["proc"] = proc
+
+
+@then("it exits with code 130, saying it was interrupted, without a traceback")
+def pull_interrupted(world):
+    proc = world["proc"]
+    assert proc.wait(30) == 130
+    err = proc.stderr.read().decode()
+    assert "Traceback" not in err and "interrupted" in err, err

@@ -109,7 +109,7 @@ def check_integrity(
     """``files`` is the snapshot's listing (``scan.list_files``), when already at hand."""
     if snapshot is None or not snapshot.is_dir():
         return Verdict(False, "no snapshot in the cache (download incomplete or removed)")
-    incomplete = [e.name for e in _scandir(repo_path / "blobs") if e.name.endswith(".incomplete")]
+    incomplete, _ = partial_blobs(repo_path)
     if incomplete:
         return Verdict(
             False,
@@ -195,6 +195,17 @@ def check_integrity(
         if problem:
             return Verdict(False, problem)
     return HEALTHY
+
+
+def partial_blobs(repo_path: Path) -> tuple[list[str], list[str]]:
+    """A repo's partial downloads (``<etag>….incomplete``): those whose blob has not
+    arrived (a download cut or interrupted), and the leftovers of interrupted attempts
+    whose blob a later pull completed."""
+    names = [e.name for e in _scandir(repo_path / "blobs")]
+    complete = {name for name in names if not name.endswith(".incomplete")}
+    partial = [name for name in names if name.endswith(".incomplete")]
+    unfinished = [name for name in partial if name.split(".")[0] not in complete]
+    return unfinished, [name for name in partial if name not in unfinished]
 
 
 def _is_tokenizer(name: str) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxk.cache.health import check_integrity
+from mlxk.cache.health import check_integrity, partial_blobs
 from mlxk.cache.naming import DEFAULT_ORG, MAX_NAME_LENGTH, parse_spec
 from mlxk.cache.scan import read_repo, repo_dir_name
 from mlxk.errors import (
@@ -111,7 +111,19 @@ def pull(settings: Settings, text: str) -> PullResult:
         raise DownloadFailed(
             f"download of {name} failed: {_first_line(error)}; run 'mlxk pull {text}' to resume"
         ) from error
+    _remove_leftovers(hub / repo_dir_name(name))
     return PullResult(name, revision, "success", info.sha, expanded)
+
+
+def _remove_leftovers(repo_path: Path) -> None:
+    """Delete the partial files an interrupted earlier pull left, now that their blobs
+    have arrived whole (huggingface_hub keeps a stray one per interrupted attempt)."""
+    _, leftovers = partial_blobs(repo_path)
+    for name in leftovers:
+        try:
+            (repo_path / "blobs" / name).unlink()
+        except OSError:
+            continue
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
@@ -37,10 +38,16 @@ class HubRepo:
         self.commit = self.commit or commit_hash_for(self.repo_id, self.files)
 
 
+STALL_SECONDS = 3.0
+
+
 @dataclass
 class _Faults:
     cut_after: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (bytes, times)
     status: dict[str, int] = field(default_factory=dict)
+    # path -> bytes sent before the connection hangs for a few seconds, then closes
+    stall_after: dict[str, int] = field(default_factory=dict)
+    stalled: threading.Event = field(default_factory=threading.Event)
 
 
 class FakeHub:
@@ -214,6 +221,14 @@ class FakeHub:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if head:
+                    return
+                stall = hub.faults.stall_after.get(filename)
+                if stall is not None:
+                    self.wfile.write(body[:stall])
+                    self.wfile.flush()
+                    hub.faults.stalled.set()
+                    time.sleep(STALL_SECONDS)  # a download hanging mid-file
+                    self.close_connection = True
                     return
                 cut = hub._take_cut(filename)
                 if cut is not None:
