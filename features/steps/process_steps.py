@@ -304,8 +304,8 @@ def key_required(world, path, key):
     assert httpx.get(world["url"] + path, headers=headers, timeout=30).status_code == 200
 
 
-@when(parsers.parse('I start "{command}" and send {name} once it has printed "{marker}"'))
-def signal_single_answer(world, command, name, marker):
+def spawn_mlxk(world, command: str) -> subprocess.Popen:
+    """``command`` ("mlxk …") as a process of its own, piped, killed when the scenario ends."""
     import shlex
 
     proc = subprocess.Popen(
@@ -315,6 +315,12 @@ def signal_single_answer(world, command, name, marker):
         stderr=subprocess.PIPE,
     )
     world["cleanup"].append(lambda: proc.poll() is None and proc.kill())
+    return proc
+
+
+@when(parsers.parse('I start "{command}" and send {name} once it has printed "{marker}"'))
+def signal_single_answer(world, command, name, marker):
+    proc = spawn_mlxk(world, command)
     world["printed"] = _read_until(proc, marker)
     proc.send_signal(getattr(signal, name))
     world["proc"] = proc

@@ -129,18 +129,11 @@ def hub_no_stall(world):
 
 @when(parsers.parse('I start "{command}" and press Ctrl-C once the download has stalled'))
 def pull_then_ctrl_c(world, command):
-    import shlex
     import signal
-    import subprocess
-    import sys
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlxk", *shlex.split(command)[1:]],
-        env=world["env"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    world["cleanup"].append(lambda: proc.poll() is None and proc.kill())
+    from steps.process_steps import spawn_mlxk
+
+    proc = spawn_mlxk(world, command)
     assert world["fakehub"].faults.stalled.wait(60), "the download never started"
     proc.send_signal(signal.SIGINT)
     world["proc"] = proc
