@@ -96,3 +96,11 @@ Feature: POST /v1/chat/completions answers like OpenAI, with real token counts
     # spec: SRV-CONTENT-PARTS
     When the openai client asks "mlx-community/TinyLlama-Chat-4bit" with the content parts "I like" and " banana"
     Then the answer is "You mentioned the fruit earlier."
+
+  Scenario: serve --max-tokens is the default of requests that set none, and only theirs
+    # spec: SRV-DEFAULT-LIMIT
+    Given a running server whose default max_tokens is 5
+    When the openai client completes "mlx-community/TinyLlama-Base": "Count: one" with {}
+    Then the completion used 5 tokens
+    When the openai client completes "mlx-community/TinyLlama-Base": "Count: one" with {"max_tokens": 3}
+    Then the completion used 3 tokens

@@ -37,6 +37,11 @@ def server_with_key(world, standard_hub, key):
     start_server(world, standard_hub, api_key=key)
 
 
+@given(parsers.parse("a running server whose default max_tokens is {count:d}"))
+def server_default_max_tokens(world, standard_hub, count):
+    start_server(world, standard_hub, max_tokens=count)
+
+
 @given(parsers.parse('a running server allowing the host "{host}"'))
 def server_with_host(world, standard_hub, host):
     start_server(world, standard_hub, allowed_hosts=(host,))
