@@ -94,3 +94,10 @@ Feature: mlxk serve runs supervised and stops cleanly
       | mode           |
       | --log-json     |
       | --no-supervise |
+
+  Scenario: A swap frees the old model before it loads the new one
+    # spec: SRV-HOTSWAP
+    Given the standard fixture cache
+    When I start "mlxk serve --no-supervise --log-json" as a server process
+    And it answers a request for "mlx-community/TinyLlama-Base", then one for "mlx-community/TinyLlama-Chat-4bit"
+    Then its log unloads "mlx-community/TinyLlama-Base" before it loads "mlx-community/TinyLlama-Chat-4bit"

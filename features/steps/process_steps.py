@@ -402,3 +402,25 @@ def on_screen_while_running(world, text):
             screen += os.read(world["pty"], 4096)
     assert text.encode() in screen, screen[-300:]
     assert world["proc"].poll() is None, "it finished before the text was seen: not streamed"
+
+
+@when(parsers.parse('it answers a request for "{first}", then one for "{second}"'))
+def two_models_in_turn(world, first, second):
+    for model in (first, second):
+        body = {"model": model, "prompt": "one", "max_tokens": 2}
+        response = httpx.post(world["url"] + "/v1/completions", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+
+
+@then(parsers.parse('its log unloads "{old}" before it loads "{new}"'))
+def unload_before_load(world, old, new):
+    world["log"].flush()
+    events = []
+    for line in (Path(world["tmp"]) / "server.log").read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") in ("load", "unload"):
+            events.append((record["event"], record["model"]))
+    assert events == [("load", old), ("unload", old), ("load", new)], events

@@ -6,12 +6,14 @@ and frees the previous model before the new one loads, so two are never resident
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from mlxk.cache.info import ModelInfo, resolve_runnable
 
+log = logging.getLogger("mlxk.server")
 TRIM_AFTER_S = 1.0  # idle this long: give what finished requests freed back to the OS
 
 
@@ -70,6 +72,7 @@ class ModelSlot:
         needed = model_bytes(info.path)
         check_fits(info.name, needed, self.memory_limit)
         self.state = "loading"
+        log.info("loading %s", info.name, extra={"fields": {"event": "load", "model": info.name}})
         try:
             self.loaded = load(info.path)
             self.name = info.name
@@ -88,6 +91,8 @@ class ModelSlot:
             from mlxk.engine.model import unload
 
             unload(self.loaded)
+            fields = {"event": "unload", "model": self.name}
+            log.info("unloaded %s", self.name, extra={"fields": fields})
         self.loaded, self.name, self.weight_bytes = None, None, 0
         self._resolved.clear()
         self.state = "idle"
