@@ -275,6 +275,11 @@ def stopped_generating(world):
     raise AssertionError("the abandoned generation is still running")
 
 
+@when("I note how many tokens the server has generated")
+def note_tokens(world):
+    world["tokens_before"] = httpx.get(world["url"] + "/health").json()["generated_tokens"]
+
+
 @then(parsers.parse("it generated far fewer tokens than the {asked:d} asked for"))
 def far_fewer(world, asked):
     generated = httpx.get(world["url"] + "/health").json()["generated_tokens"]

@@ -42,10 +42,12 @@ Feature: The chat page served by mlxk serve
     # spec: SRV-WEB-STOP
     Given the chat page is open in a browser
     When I set max tokens to 4000
+    And I note how many tokens the server has generated
     And I pick "mlx-community/TinyLlama-Base" and send "Count" without waiting
     And I press Stop once the answer has started
     Then the message is marked stopped
     And the server stops generating for the client that left
+    And it generated far fewer tokens than the 4000 asked for
     And the next message gets an answer again
 
   Scenario: The conversation is kept until it is cleared
