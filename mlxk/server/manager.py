@@ -131,7 +131,7 @@ class ModelManager:
         except MlxkError:
             raise
         except Exception as error:  # noqa: BLE001 - the worker prepares it again and says why
-            log.warning("preparing a prompt failed off the worker thread: %r", error)
+            log.warning("preparing a prompt failed off the worker thread: %s", repr(error))
             return None
 
     async def preload(self, name: str) -> None:

@@ -180,7 +180,9 @@ class Worker:
 
     def _refuse(self, job: Pending, error: Exception) -> None:
         if not isinstance(error, MlxkError):
-            log.error("request for %s failed: %r", job.request.model, error)
+            # formatted now: a log record holding the exception would hold its traceback,
+            # and with it whatever the failed load had allocated, for as long as the record
+            log.error("request for %s failed: %s", job.request.model, repr(error))
         self.metrics.errors += 1
         job.emit(Refused(_as_mlxk(error, job.request.model)))
 
