@@ -19,3 +19,17 @@ Feature: Ctrl-C in a chat stops the answer, not the chat
       | signal  |
       | SIGINT  |
       | SIGTERM |
+
+  Scenario Outline: A signal during a long health check ends it in one line with exit 130
+    # spec: RUN-INTERRUPT
+    Given a cache with these models:
+      | name     | kind      | revisions |
+      | acme/Big | chat-4bit | 1         |
+    And the weights of "acme/Big" are padded to 2 GB
+    When I start "mlxk health acme/Big --deep" and send <signal> once it has read 100 MB
+    Then it exits with code 130, saying it was interrupted, without a traceback
+
+    Examples:
+      | signal  |
+      | SIGINT  |
+      | SIGTERM |

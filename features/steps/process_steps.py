@@ -424,3 +424,29 @@ def unload_before_load(world, old, new):
         if record.get("event") in ("load", "unload"):
             events.append((record["event"], record["model"]))
     assert events == [("load", old), ("unload", old), ("load", new)], events
+
+
+@given(parsers.parse('the weights of "{name}" are padded to {size:d} GB'))
+def pad_weights(world, name, size):
+    from mlxk.cache.scan import read_repo, repo_dir_name
+
+    snapshot = read_repo(world["hub"] / repo_dir_name(name)).current.path
+    blob = (snapshot / "model.safetensors").resolve()
+    with open(blob, "r+b") as fh:
+        fh.truncate(size * 10**9)  # sparse: costs no disk, but takes time to hash
+    (snapshot.parent.parent / "trees" / f"{snapshot.name}.json").unlink(missing_ok=True)
+
+
+@when(parsers.parse('I start "{command}" and send {name} once it has read {mb:d} MB'))
+def signal_after_reading(world, command, name, mb):
+    proc = spawn_mlxk(world, command)
+    io = Path(f"/proc/{proc.pid}/io")
+    deadline = time.monotonic() + 60
+    while True:
+        fields = dict(line.split(": ") for line in io.read_text().splitlines())
+        if int(fields["rchar"]) > mb * 10**6:
+            break
+        assert proc.poll() is None and time.monotonic() < deadline, "it ended before reading"
+        time.sleep(0.02)
+    proc.send_signal(getattr(signal, name))
+    world["proc"] = proc
