@@ -65,6 +65,35 @@ def synthetic_cache(preset: str):
         yield Bench(Path(tmp), hub, name, repo.snapshot)
 
 
+def blas_in(pid: int | str = "self") -> str | None:
+    """The BLAS a process computes mlx's matmuls with: the file name of the BLAS library
+    mapped next to libmlx (``libopenblas…``, or mlx's bundled ``libblas…``); None where
+    mlx is not mapped there (a supervisor, another platform) or the maps cannot be read."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return None
+    names = {Path(line.split()[-1]).name for line in maps.splitlines() if "/" in line}
+    if not any(name.startswith("libmlx") for name in names):
+        return None
+    # numpy maps its own libscipy_openblas (prefixed names, not what mlx binds): not counted
+    blas = sorted(n for n in names if n.startswith(("libopenblas", "libblas", "libmkl_rt")))
+    return ", ".join(blas) or "none"
+
+
+def ceiling_mismatch(servers: list) -> str | None:
+    """Why this process's ceiling would not compare with the servers (another BLAS), or
+    None when every server that can be checked runs on the BLAS this process does."""
+    ours = blas_in()
+    if ours is None:
+        return None
+    for srv in servers:
+        theirs = blas_in(srv.pid)
+        if theirs is not None and theirs != ours:
+            return f"the ceiling runs on {ours} but {srv.label} on {theirs}"
+    return None
+
+
 def device() -> str:
     import mlx.core as mx
 

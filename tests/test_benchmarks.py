@@ -135,3 +135,41 @@ def test_the_one_thread_client_reads_a_server_error_whole():
     response = streams.ResponseReader()
     body = response.feed(b'HTTP/1.1 503 Busy\r\nContent-Length: 9\r\n\r\n{"e": 1}\n')
     assert (response.status, response.done, body) == (503, True, b'{"e": 1}\n')
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
+def test_the_ceiling_is_only_compared_with_servers_on_the_same_blas():
+    """A ceiling measured on another BLAS than the servers' makes every "of ceiling" ratio
+    meaningless (1.3-1.7 in one run): concurrency.py refuses to report them then."""
+    import os
+    import time
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import mlx.core  # noqa: F401  (the benchmark's own process has mlx loaded)
+    from _common import blas_in, ceiling_mismatch
+
+    ours = blas_in()
+    assert ours and "openblas" in ours, ours  # conftest binds it, as the benchmarks do
+    wait = "import mlx.core as mx; mx.eval(mx.ones((2, 2)) @ mx.ones((2, 2))); print('up', flush=True); import time; time.sleep(60)"  # noqa: E501
+    bound = "from mlxk.engine.blas import use_fast_blas; use_fast_blas(); " + wait
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLXK_")}
+    procs = {}
+    try:
+        for label, code in (("bundled", wait), ("bound", bound)):
+            procs[label] = subprocess.Popen(
+                [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+            )
+            assert procs[label].stdout.readline().strip() == "up"
+        deadline = time.monotonic() + 10
+        while blas_in(procs["bound"].pid) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        same = SimpleNamespace(pid=procs["bound"].pid, label="same")
+        other = SimpleNamespace(pid=procs["bundled"].pid, label="other")
+        assert blas_in(same.pid) == ours
+        assert ceiling_mismatch([same]) is None
+        assert "other" in (ceiling_mismatch([same, other]) or ""), blas_in(other.pid)
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
