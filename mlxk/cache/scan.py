@@ -193,8 +193,10 @@ def list_files(snapshot: Path) -> Listing:
             rel = prefix + entry.name
             try:
                 if entry.is_dir():
-                    target = Path(os.path.realpath(entry.path))
-                    if entry.is_symlink() and not target.is_relative_to(repo):
+                    leads_out = entry.is_symlink() and not Path(
+                        os.path.realpath(entry.path)
+                    ).is_relative_to(repo)
+                    if leads_out:
                         outside.append(rel)
                     else:
                         stack.append((rel + "/", entry.path))
