@@ -194,10 +194,16 @@ def test_batched_answers_equal_unbatched_ones(tmp_path, monkeypatch, chunk, flop
             one = GenerationParams(max_tokens=1)
             return complete(loaded, Prompt("", tuple(ids)), one).token_ids[0]
 
-        # A prompt that already holds its own greedy continuation, so penalties bite.
+        # A prompt that already holds its own greedy continuation, so penalties bite:
+        # put each greedy next token in front until the next one is in the prompt.
         ids = list(raw_prompt(loaded, "the sea the sea").token_ids)
-        ids.append(greedy_first(ids))
-        repeating = Prompt("", tuple([greedy_first(ids), *ids]))
+        for _ in range(16):
+            following = greedy_first(ids)
+            if following in ids:
+                break
+            ids.insert(0, following)
+        assert greedy_first(ids) in ids, "no prompt holding its own continuation was found"
+        repeating = Prompt("", tuple(ids))
         jobs = [
             (repeating, GenerationParams(max_tokens=12)),
             (repeating, GenerationParams(max_tokens=12, repetition_penalty=1.5)),

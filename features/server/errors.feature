@@ -23,20 +23,40 @@ Feature: Bad requests get OpenAI-shaped 4xx errors and the server carries on
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "robot", "content": "x"}]} | invalid_request   |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "temperature": -1} | invalid_request |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "max_tokens": "many"} | invalid_request |
-      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f"}}]} | unsupported_parameter |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "functions": [{"name": "f"}]} | unsupported_parameter |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "n": 2} | unsupported_parameter |
-      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}} | unsupported_parameter |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "string", "pattern": "(?=a)b"}}}} | invalid_request |
       | {"model": "../../etc/passwd", "messages": [{"role": "user", "content": "x"}]}              | invalid_model_name    |
-      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "seed": 7, "temperature": 0.8} | unsupported_parameter |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 21} | invalid_request |
 
   Scenario: An unsupported field names the parameter
     # spec: SRV-UNSUPPORTED
     When I POST to "/v1/chat/completions":
       """
-      {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "logprobs": true}
+      {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "functions": [{"name": "f"}]}
       """
     Then the HTTP status is 400
-    And the error names the parameter "logprobs"
+    And the error names the parameter "functions"
+
+  Scenario Outline: A tool or schema the request gets wrong is a 400 naming the param
+    # spec: TOOLS-BAD-INPUT
+    When I POST to "/v1/chat/completions":
+      """
+      {"model": "mlx-community/TinyQwen3-Tools-4bit", "messages": <messages>, <extra>}
+      """
+    Then the HTTP status is 400
+    And the error names the parameter "<param>"
+    And the server still answers a normal request
+
+    Examples:
+      | messages | extra | param |
+      | [{"role": "user", "content": "x"}] | "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "nothing"}}}] | tools[0].function.parameters |
+      | [{"role": "user", "content": "x"}] | "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name": "g"}} | tool_choice |
+      | [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "call_1", "content": "42"}] | "tools": [{"type": "function", "function": {"name": "f"}}] | messages[1].tool_call_id |
+      | [{"role": "user", "content": "x"}] | "logprobs": true, "top_logprobs": 21 | top_logprobs |
+      | [{"role": "user", "content": "x"}] | "n": 0 | n |
+      | [{"role": "user", "content": "x"}] | "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "string", "pattern": "(?=a)b"}}} | response_format |
+      | [{"role": "user", "content": "x"}] | "top_logprobs": 2 | top_logprobs |
 
   Scenario: A 10 MB body is refused
     # spec: SRV-BAD-INPUT

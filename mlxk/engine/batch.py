@@ -18,11 +18,12 @@ from typing import Any
 
 from mlxk.engine import batch_prefill
 from mlxk.engine.batch_prefill import PrefillPath, one_pass_positions
-from mlxk.engine.batch_sequence import Sequence, StepResult
+from mlxk.engine.batch_sequence import Sequence, StepResult, wants_logprobs
 from mlxk.engine.batch_solo import Solo, SoloPath
 from mlxk.engine.chat import Prompt
-from mlxk.engine.generate import GenerationParams, TokenPipeline, _sampling
+from mlxk.engine.generate import GenerationParams, TokenPipeline
 from mlxk.engine.model import LoadedModel
+from mlxk.engine.sampling import make_sampling
 
 
 class Batch(SoloPath, PrefillPath):
@@ -90,7 +91,7 @@ class Batch(SoloPath, PrefillPath):
         tokens = list(prompt.token_ids)
         cache, rest = self._cached_start(tokens)
         cached = len(tokens) - len(rest)
-        sampler, processors = _sampling(params)
+        sampler, processors = make_sampling(params)
         ident = self._next_id
         self._next_id += 1
         sequence = Sequence(
@@ -197,7 +198,8 @@ class Batch(SoloPath, PrefillPath):
             if ident is None:
                 continue
             sequence = self._sequences[ident]
-            chunks = sequence.pipeline.feed(response.token)
+            logprobs = response.logprobs if wants_logprobs(sequence) else None
+            chunks = sequence.pipeline.feed(response.token, logprobs)
             if response.finish_reason is None and not sequence.pipeline.done:
                 results.append(StepResult(ident, chunks, False))
                 continue
@@ -233,6 +235,8 @@ class Batch(SoloPath, PrefillPath):
             if ident is None:
                 continue
             pipeline = self._sequences[ident].pipeline
+            if pipeline.logprobs is not None:  # its log-probabilities come with the step
+                continue
             if len(pipeline.sampled) + 1 >= pipeline.max_tokens:
                 last.append((row, uid, ident))
         if not last:

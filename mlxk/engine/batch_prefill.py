@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlxk.engine.batch_sequence import Sequence, StepResult, first_token
+from mlxk.engine.batch_sequence import Sequence, StepResult, first_token, wants_logprobs
 from mlxk.engine.batch_solo import Solo
 
 PREFILL_CHUNK = 2048  # prompt tokens per forward pass, as mlx-lm's default
@@ -73,10 +73,11 @@ class PrefillPath:
             else:
                 batch, logits = self._feed_last_apart(sequences)
                 caches = None
-            firsts = [
+            sampled = [
                 first_token(sequence, logits[row : row + 1])
                 for row, sequence in enumerate(sequences)
             ]
+            firsts = [token for token, _ in sampled]
             mx.eval(firsts)
             if caches is None:
                 caches = [batch.extract_cache(row) for row in range(len(order))]
@@ -84,10 +85,10 @@ class PrefillPath:
         del batch, logits
 
         results = []
-        for ident, first, cache in zip(order, firsts, caches, strict=True):
+        for ident, (first, logprobs), cache in zip(order, sampled, caches, strict=True):
             sequence = self._sequences[ident]
             token = first.item()
-            chunks = sequence.pipeline.feed(token)
+            chunks = sequence.pipeline.feed(token, logprobs if wants_logprobs(sequence) else None)
             if not sequence.pipeline.done:
                 alone = len(order) == 1 and not self._by_generator_uid and not self._waiting
                 if alone and self._solo is None:

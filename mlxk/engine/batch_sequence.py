@@ -32,23 +32,29 @@ class Sequence:
     generator_uid: int | None = None
 
 
-def first_token(sequence: Sequence, logits: Any) -> Any:
+def first_token(sequence: Sequence, logits: Any) -> tuple[Any, Any]:
     """Sample as mlx-lm's decoding batch does: processors on the logits (with the
-    prompt as context), then the sampler on the normalized log-probabilities."""
+    prompt as context), then the sampler on the normalized log-probabilities.
+    Returns the token and those log-probabilities (both mx arrays)."""
     import mlx.core as mx
 
     context = None
     if sequence.processors:
         context = mx.array(sequence.prompt_ids, dtype=mx.int32)
-    return sample(sequence, logits, context)[0]
+    token, logprobs = sample(sequence, logits, context)
+    return token[0], logprobs
 
 
-def sample(sequence: Sequence, logits: Any, context: Any) -> Any:
+def sample(sequence: Sequence, logits: Any, context: Any) -> tuple[Any, Any]:
     """The sequence's logits processors (given the tokens so far), then its sampler on
-    the normalized log-probabilities."""
+    the normalized log-probabilities: the token and those log-probabilities."""
     import mlx.core as mx
 
     for processor in sequence.processors:
         logits = processor(context, logits)
     logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-    return sequence.sampler(logprobs)
+    return sequence.sampler(logprobs), logprobs
+
+
+def wants_logprobs(sequence: Sequence) -> bool:
+    return sequence.pipeline.logprobs is not None

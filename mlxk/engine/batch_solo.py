@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mlxk.engine.batch_sequence import Sequence, StepResult, sample
+from mlxk.engine.batch_sequence import Sequence, StepResult, sample, wants_logprobs
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Solo:
     cache: list
     fed: int = 0
     pending: Any = None  # mx.array
+    pending_logprobs: Any = None  # what ``pending`` was sampled from
     context: Any = None  # the tokens fed so far, for logits processors that need them
 
 
@@ -50,23 +51,24 @@ class SoloPath:
         sequence = self._sequences[solo.ident]
         pipeline = sequence.pipeline
         with mx.stream(self._generator.stream):
-            current = solo.pending
+            current, logprobs = solo.pending, solo.pending_logprobs
             if current is None:
-                current = self._solo_next(sequence, solo, mx.array(pipeline.sampled[-1:]))
-            solo.pending = None
+                current, logprobs = self._solo_next(sequence, solo, mx.array(pipeline.sampled[-1:]))
+            solo.pending = solo.pending_logprobs = None
             if len(pipeline.sampled) + 1 < pipeline.max_tokens:
-                solo.pending = self._solo_next(sequence, solo, current)
+                solo.pending, solo.pending_logprobs = self._solo_next(sequence, solo, current)
                 mx.async_eval(solo.pending)
             token = current.item()
-        chunks = pipeline.feed(token)
+        chunks = pipeline.feed(token, logprobs if wants_logprobs(sequence) else None)
         if not pipeline.done:
             return [StepResult(solo.ident, chunks, False)]
         self._solo = None
         return [self._finished(solo.ident, chunks, solo.cache, self._solo_held(sequence, solo))]
 
-    def _solo_next(self, sequence: Sequence, solo: Solo, token: Any) -> Any:
+    def _solo_next(self, sequence: Sequence, solo: Solo, token: Any) -> tuple[Any, Any]:
         """Feed ``token`` (an mx array of one id) to the lone sequence's cache; the next
-        token, sampled as the generator samples (see :meth:`_sample`)."""
+        token, sampled as the generator samples, and the log-probabilities it was
+        sampled from."""
         import mlx.core as mx
 
         logits = self.loaded.model(token[None], cache=solo.cache)[:, -1, :]
@@ -92,7 +94,8 @@ class SoloPath:
         results = []
         held = self._solo_held(sequence, solo)  # the pending token is not in the cache
         if solo.pending is not None:
-            chunks = pipeline.feed(solo.pending.item())
+            logprobs = solo.pending_logprobs if wants_logprobs(sequence) else None
+            chunks = pipeline.feed(solo.pending.item(), logprobs)
             if pipeline.done:
                 return [self._finished(solo.ident, chunks, solo.cache, held)]
             results.append(StepResult(solo.ident, chunks, False))

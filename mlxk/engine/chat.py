@@ -29,8 +29,15 @@ def fallback_format(messages: list[dict]) -> str:
     return "\n\n".join(parts) + "\n\nAssistant:"
 
 
-def chat_prompt(loaded: LoadedModel, messages: list[dict], *, use_template: bool = True) -> Prompt:
-    """Messages through the model's chat template (a plain transcript without one).
+def chat_prompt(
+    loaded: LoadedModel,
+    messages: list[dict],
+    *,
+    use_template: bool = True,
+    tools: list[dict] | None = None,
+) -> Prompt:
+    """Messages (and the tools offered, if any) through the model's chat template (a plain
+    transcript without one).
 
     Raises:
         InvalidRequest: the text is not Unicode, or the template refused the messages.
@@ -39,7 +46,7 @@ def chat_prompt(loaded: LoadedModel, messages: list[dict], *, use_template: bool
     _check_text(loaded, "".join(str(m.get("content") or "") for m in messages))
     tokenizer = loaded.tokenizer
     if use_template and loaded.has_chat_template:
-        text = _render(tokenizer, messages)
+        text = _render(tokenizer, messages, tools)
         return Prompt(text, tuple(_encode(tokenizer, text, False)))
     if use_template and any(m["role"] == "assistant" for m in messages):
         return raw_prompt(loaded, fallback_format(messages))
@@ -76,11 +83,14 @@ def _check_text(loaded: LoadedModel, text: str) -> None:
         )
 
 
-def _render(tokenizer: Any, messages: list[dict]) -> str:
+def _render(tokenizer: Any, messages: list[dict], tools: list[dict] | None = None) -> str:
     from jinja2 import TemplateError
 
+    extra = {"tools": tools} if tools else {}
     try:
-        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False, **extra
+        )
     except TemplateError as error:
         raise InvalidRequest(f"the model's chat template refused these messages: {error}") from None
 

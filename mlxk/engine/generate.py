@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, cast
 
 from mlxk.engine.chat import Prompt
 from mlxk.engine.model import LoadedModel
@@ -23,6 +23,10 @@ from mlxk.engine.reasoning import (
     StopStringFilter,
     detect_style,
 )
+from mlxk.engine.tools import ToolCall, ToolCallSplitter, ToolUse
+
+if TYPE_CHECKING:
+    from mlxk.engine.grammar import Grammar
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,10 @@ class GenerationParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     split_reasoning: bool = True
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    grammar: Grammar | None = None  # constrained decoding (mlxk.engine.grammar)
+    logprobs: int | None = None  # None: off; N: the sampled token's and the top N
+    tools: ToolUse | None = None  # parse the model's tool calls (mlxk.engine.tools)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,18 @@ class Chunk:
     finish_reason: str | None = None
     usage: Usage | None = None
     timings: Timings | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A sampled token's text and log-probability, and the most likely alternatives
+    at its place (text, log-probability), best first."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -77,20 +97,7 @@ class Completion:
     usage: Usage | None = None
     timings: Timings | None = None
     token_ids: list[int] = field(default_factory=list)
-
-
-def _sampling(params: GenerationParams):
-    from mlx_lm.sample_utils import make_logits_processors, make_sampler
-
-    sampler = make_sampler(
-        temp=params.temperature, top_p=params.top_p, min_p=params.min_p, top_k=params.top_k
-    )
-    processors = make_logits_processors(
-        repetition_penalty=params.repetition_penalty,
-        presence_penalty=params.presence_penalty,
-        frequency_penalty=params.frequency_penalty,
-    )
-    return sampler, processors
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 class TokenPipeline:
@@ -108,9 +115,21 @@ class TokenPipeline:
         style = detect_style(set(loaded.special_tokens), prompt.text)
         if not params.split_reasoning:
             style = detect_style(set(), "")
-        self.splitter = ReasoningSplitter(style, strip_tokens=tuple(sorted(loaded.special_tokens)))
+        tools = params.tools
+        hidden = set(loaded.special_tokens)
+        if tools is not None:  # a call's markers may be special tokens ([TOOL_CALLS])
+            hidden -= {tools.format.start, tools.format.end}
+        self.splitter = ReasoningSplitter(
+            style,
+            strip_tokens=tuple(sorted(hidden)),
+            tools=tools is not None and tools.format.kind == "harmony",
+        )
+        self.tool_splitter = ToolCallSplitter(tools) if tools is not None else None
+        self.called = False  # a tool call was made: finish_reason "tool_calls"
+        self.logprobs = params.logprobs
         self.stops = StopStringFilter(params.stop)
         self.detokenizer = loaded.tokenizer.detokenizer
+        self.tokenizer = loaded.tokenizer
         self.eos = loaded.eos_token_ids
         self.max_tokens = params.max_tokens
         self.prompt_tokens = len(prompt.token_ids)
@@ -126,8 +145,11 @@ class TokenPipeline:
     def done(self) -> bool:
         return self.finish_reason is not None
 
-    def feed(self, token: int) -> list[Chunk]:
-        """Chunks for one sampled token; after the last one, ``done`` is true."""
+    def feed(self, token: int, logprobs: Any = None) -> list[Chunk]:
+        """Chunks for one sampled token; after the last one, ``done`` is true.
+
+        ``logprobs``: the distribution it was sampled from (an mx array), when the request
+        asked for log-probabilities."""
         if self.done:
             return []
         token = int(token)
@@ -142,7 +164,12 @@ class TokenPipeline:
         self.generated += 1
         self.detokenizer.add_token(token)
         visible = self.stops.feed(self.detokenizer.last_segment)
-        chunks = _chunks(self.splitter.feed(visible), (token,))
+        chunks = self._chunks(self.splitter.feed(visible), (token,))
+        if self.logprobs is not None and logprobs is not None:
+            scored = token_logprob(self.tokenizer, token, logprobs, self.logprobs)
+            if not chunks:
+                chunks = [Chunk(token_ids=(token,))]
+            chunks[0] = replace(chunks[0], logprobs=(scored,))
         if self.stops.stopped:
             self.finish_reason = "stop"
         elif self.generated >= self.max_tokens:
@@ -158,6 +185,9 @@ class TokenPipeline:
             self.detokenizer.finalize()
             tail = self.stops.feed(self.detokenizer.last_segment)
         pieces = self.splitter.feed(tail + self.stops.finish()) + self.splitter.finish()
+        tail_chunks = self._chunks(pieces, (), closing=True)
+        if self.called and self.finish_reason == "stop":
+            self.finish_reason = "tool_calls"
         ended = time.perf_counter()
         first = self.first_token_at or ended
         decode_time = max(ended - first, 1e-9)
@@ -173,7 +203,28 @@ class TokenPipeline:
                 peak_memory_bytes=peak_memory_bytes,
             ),
         )
-        return _chunks(pieces, ()) + [final]
+        return tail_chunks + [final]
+
+    def _chunks(
+        self, pieces: list[tuple[str, str]], ids: tuple[int, ...], closing: bool = False
+    ) -> list[Chunk]:
+        """The chunks of these pieces, with the tool calls they complete split out."""
+        calls: list[ToolCall] = []
+        if self.tool_splitter is not None:
+            pieces, calls = self.tool_splitter.feed(pieces)
+            if closing:
+                more, last_calls = self.tool_splitter.finish()
+                pieces, calls = pieces + more, calls + last_calls
+        chunks = _chunks(pieces, ids)
+        if calls and self.tool_splitter is not None and self.tool_splitter.use.single:
+            calls = [] if self.called else calls[:1]  # parallel_tool_calls false
+        if calls:
+            self.called = True
+            if chunks and not chunks[-1].tool_calls and not chunks[-1].text:
+                chunks[-1] = replace(chunks[-1], tool_calls=tuple(calls))
+            else:
+                chunks.append(Chunk(token_ids=() if chunks else ids, tool_calls=tuple(calls)))
+        return chunks
 
 
 def stream(
@@ -195,9 +246,9 @@ def stream(
     import mlx.core as mx
     from mlx_lm.generate import generate_step
 
-    if params.seed is not None:
-        mx.random.seed(params.seed)
-    sampler, processors = _sampling(params)
+    from mlxk.engine.sampling import make_sampling
+
+    sampler, processors = make_sampling(params)
     mx.reset_peak_memory()
     to_feed, cached = list(prompt.token_ids), 0
     extra: dict[str, Any] = {}
@@ -214,8 +265,8 @@ def stream(
         **extra,
     )
     try:
-        for token, _logprobs in tokens:
-            yield from pipeline.feed(int(token))
+        for token, logprobs in tokens:
+            yield from pipeline.feed(int(token), logprobs if params.logprobs is not None else None)
             if pipeline.done:
                 break
     finally:
@@ -223,6 +274,22 @@ def stream(
         if prompt_cache is not None:
             prompt_cache.record(to_feed + pipeline.sampled)
     yield from pipeline.finish(peak_memory_bytes=int(mx.get_peak_memory()))
+
+
+def token_logprob(tokenizer: Any, token: int, logprobs: Any, top: int) -> TokenLogprob:
+    """The sampled token's log-probability and the ``top`` most likely tokens' ones."""
+    import mlx.core as mx
+
+    row = logprobs.reshape(-1)
+    best: tuple[tuple[str, float], ...] = ()
+    if top > 0:
+        ids = mx.argpartition(-row, top - 1)[:top]
+        ranked: list = cast(list, ids.tolist())
+        scores: list = cast(list, row[ids].tolist())
+        found = zip(ranked, scores, strict=True)
+        pairs = sorted(found, key=lambda p: -p[1])
+        best = tuple((tokenizer.decode([i]), value) for i, value in pairs)
+    return TokenLogprob(tokenizer.decode([token]), float(row[token].item()), best)
 
 
 def _chunks(pieces: list[tuple[str, str]], ids: tuple[int, ...]) -> list[Chunk]:
@@ -243,6 +310,7 @@ def fold(chunks: Iterator[Chunk], on_chunk: Callable[[Chunk], None] | None = Non
         if on_chunk is not None:
             on_chunk(chunk)
         result.token_ids.extend(chunk.token_ids)
+        result.tool_calls.extend(chunk.tool_calls)
         (reasoning if chunk.channel == REASONING else answer).append(chunk.text)
         if chunk.finish_reason is not None:
             result.finish_reason = chunk.finish_reason

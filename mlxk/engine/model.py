@@ -10,10 +10,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlxk.configs import context_length_of
 from mlxk.engine.blas import use_fast_blas
+
+if TYPE_CHECKING:
+    from mlxk.engine.grammar import GrammarCompiler
 
 # End-of-turn tokens some checkpoints forget to list as EOS; added when the vocabulary
 # has them as single special tokens.
@@ -42,6 +45,22 @@ class LoadedModel:
         shorter than the text they stand for)."""
         vocab = self.tokenizer.get_vocab()
         return max((len(token.encode("utf-8", "replace")) for token in vocab), default=1)
+
+    @cached_property
+    def vocab_size(self) -> int:
+        """The width of the model's logits (often more than the tokenizer's entries)."""
+        size = getattr(getattr(self.model, "args", None), "vocab_size", None)
+        if isinstance(size, int) and size > 0:
+            return size
+        return max(self.tokenizer.get_vocab().values()) + 1
+
+    @cached_property
+    def grammars(self) -> GrammarCompiler:
+        """Compiles (and caches) the grammars of constrained requests for this model."""
+        from mlxk.engine.grammar import GrammarCompiler
+
+        hf_tokenizer = getattr(self.tokenizer, "_tokenizer", self.tokenizer)
+        return GrammarCompiler(hf_tokenizer, self.vocab_size, sorted(self.eos_token_ids))
 
 
 def _read_json(path: Path) -> dict:

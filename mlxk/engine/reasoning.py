@@ -26,6 +26,8 @@ REASONING = "reasoning"
 REASONING_HEADER = "**[Reasoning]**\n\n"
 ANSWER_AFTER_REASONING = "\n\n---\n\n**[Answer]**\n\n"
 ANSWER = "answer"
+# A harmony message addressed to a function: its name (TOOL_START), then its arguments.
+TOOL_START, TOOL = "tool_start", "tool"
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 H_START, H_CHANNEL, H_MESSAGE = "<|start|>", "<|channel|>", "<|message|>"
@@ -56,8 +58,11 @@ def detect_style(special_tokens: set[str], prompt_text: str = "") -> ReasoningSt
 class ReasoningSplitter:
     """Incremental splitter; ``feed`` pieces, then ``finish`` once."""
 
-    def __init__(self, style: ReasoningStyle, strip_tokens: tuple[str, ...] = ()):
+    def __init__(
+        self, style: ReasoningStyle, strip_tokens: tuple[str, ...] = (), *, tools: bool = False
+    ):
         self.style = style
+        self._tools = tools  # harmony: messages to=functions.NAME are tool calls
         self._buffer = ""
         # Special tokens that must never reach the output (e.g. a stray <|im_start|>).
         self._strip = tuple(t for t in strip_tokens if t)
@@ -70,6 +75,8 @@ class ReasoningSplitter:
         self._section_started = False
         self._pending_ws = ""
         self._header = ""
+        self._channel_at = 0
+        self._out_pending: list[tuple[str, str]] = []  # markers' own pieces (TOOL_START)
 
     # -- public -------------------------------------------------------------------
     def feed(self, text: str) -> list[tuple[str, str]]:
@@ -93,7 +100,7 @@ class ReasoningSplitter:
         while self._buffer:
             index, marker = _first_marker(self._buffer, markers)
             if marker is None:
-                keep = 0 if final else _partial_suffix(self._buffer, markers)
+                keep = 0 if final else partial_suffix(self._buffer, markers)
                 text, self._buffer = (
                     self._buffer[: len(self._buffer) - keep],
                     self._buffer[len(self._buffer) - keep :],
@@ -103,6 +110,8 @@ class ReasoningSplitter:
             self._emit_text(self._buffer[:index], out)
             self._buffer = self._buffer[index + len(marker) :]
             self._on_marker(marker)
+            out += self._out_pending
+            self._out_pending.clear()
         if final:
             self._pending_ws = ""
         return out
@@ -110,8 +119,11 @@ class ReasoningSplitter:
     def _emit_text(self, text: str, out: list[tuple[str, str]]) -> None:
         if not text:
             return
-        if self._state == "header":
-            self._header += text
+        if self._state in ("header", "outside"):
+            self._header += text  # outside: the role after <|start|> (may name a recipient)
+            return
+        if self._state == TOOL:
+            _append(out, TOOL, text)
             return
         if self._state not in (REASONING, ANSWER):
             return  # text outside any harmony message, e.g. the role after <|start|>
@@ -142,12 +154,26 @@ class ReasoningSplitter:
         if self.style.kind == "think":
             self._switch(REASONING if marker == THINK_OPEN else ANSWER)
         elif marker == H_CHANNEL:
-            self._state, self._header = "header", ""
+            self._state = "header"  # the header keeps the role's text, for to=functions.X
+            self._channel_at = len(self._header)
         elif marker == H_MESSAGE:
-            channel = self._header.strip().split(" ")[0] if self._state == "header" else "final"
-            self._switch(REASONING if channel in REASONING_CHANNELS else ANSWER)
+            self._open_message()
         elif marker == H_START or marker in H_ENDS:
             self._switch("outside")
+            self._header = ""
+
+    def _open_message(self) -> None:
+        """A harmony message starts: its channel, and whether it calls a function."""
+        header = self._header
+        channel_text = header[self._channel_at :] if self._state == "header" else ""
+        channel = (channel_text.strip().split(" ") or ["final"])[0] or "final"
+        recipient = next((w for w in header.split() if w.startswith("to=functions.")), None)
+        self._header = ""
+        if self._tools and recipient is not None:
+            self._switch(TOOL)
+            self._out_pending.append((TOOL_START, recipient.removeprefix("to=functions.")))
+            return
+        self._switch(REASONING if channel in REASONING_CHANNELS else ANSWER)
 
 
 def _append(out: list[tuple[str, str]], channel: str, text: str) -> None:
@@ -166,7 +192,7 @@ def _first_marker(text: str, markers: tuple[str, ...]) -> tuple[int, str | None]
     return best, found
 
 
-def _partial_suffix(text: str, markers: tuple[str, ...]) -> int:
+def partial_suffix(text: str, markers: tuple[str, ...]) -> int:
     """Length of the longest suffix of ``text`` that is a proper prefix of a marker."""
     longest = 0
     for marker in markers:
@@ -198,7 +224,7 @@ class StopStringFilter:
             self.stopped = True
             out, self._held = self._held[:cut], ""
             return out
-        keep = _partial_suffix(self._held, self.stops)
+        keep = partial_suffix(self._held, self.stops)
         out = self._held[: len(self._held) - keep]
         self._held = self._held[len(self._held) - keep :]
         return out

@@ -8,11 +8,17 @@ batch or a single stream runs with.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlxk.engine.chat import Prompt, chat_prompt, raw_prompt
 from mlxk.engine.generate import GenerationParams
 from mlxk.engine.limits import max_new_tokens
 from mlxk.engine.model import LoadedModel
+from mlxk.engine.tools import ToolFormat, ToolUse, tool_format
+from mlxk.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from mlxk.engine.grammar import Grammar
 
 
 @dataclass(frozen=True)
@@ -28,18 +34,50 @@ class SamplingRequest:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     split_reasoning: bool = True
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    logprobs: int | None = None  # None: off; N: with the top N alternatives
+    json_schema: dict | None = None  # response_format json_schema (its schema)
+    json_object: bool = False  # response_format json_object
+    tools: tuple[dict, ...] = ()
+    tool_choice: str | dict = "auto"  # "auto" | "none" | "required" | {"name": …}
+    parallel_tool_calls: bool = True
+
+    @property
+    def offers_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice != "none"
 
 
-def prompt_for(loaded: LoadedModel, messages: list[dict] | None, prompt: str | None) -> Prompt:
-    """Chat messages through the model's template, or a raw prompt as it is.
+def prompt_for(
+    loaded: LoadedModel,
+    messages: list[dict] | None,
+    prompt: str | None,
+    sampling: SamplingRequest | None = None,
+) -> Prompt:
+    """Chat messages (with the tools offered) through the model's template, or a raw
+    prompt as it is.
 
     Raises:
-        InvalidRequest: the text or the template refused the input.
+        InvalidRequest: the text or the template refused the input, or tools were
+            offered to a model whose template cannot take them.
         ContextLengthExceeded: its length alone proves it cannot fit.
     """
     if messages is not None:
-        return chat_prompt(loaded, messages)
+        tools = None
+        if sampling is not None and sampling.offers_tools:
+            _tool_format(loaded)
+            tools = list(sampling.tools)
+        return chat_prompt(loaded, messages, tools=tools)
     return raw_prompt(loaded, prompt or "")
+
+
+def _tool_format(loaded: LoadedModel) -> ToolFormat:
+    form = tool_format(loaded.tokenizer, loaded.special_tokens)
+    if form is None:
+        raise InvalidRequest(
+            "this model's chat template has no tool support: it cannot be offered tools",
+            param="tools",
+        )
+    return form
 
 
 def generation_params(
@@ -74,9 +112,49 @@ def generation_params(
         )
         if getattr(sampling, name) is not None
     }
+    for name in ("seed", "logprobs"):
+        if getattr(sampling, name) is not None:
+            chosen[name] = getattr(sampling, name)
+    tools, grammar = _tools_and_grammar(loaded, prompt, sampling)
+    _check_bias(loaded, sampling.logit_bias)
     return GenerationParams(
         max_tokens=max_tokens,
         stop=sampling.stop,
         split_reasoning=sampling.split_reasoning,
+        logit_bias=sampling.logit_bias,
+        tools=tools,
+        grammar=grammar,
         **chosen,
     )
+
+
+def _tools_and_grammar(
+    loaded: LoadedModel, prompt: Prompt, sampling: SamplingRequest
+) -> tuple[ToolUse | None, Grammar | None]:
+    """How the request's tool calls are read, and the grammar its output must follow."""
+    from mlxk.engine.constraints import response_grammar, tool_grammar
+
+    tools = None
+    grammar = None
+    if sampling.offers_tools:
+        form = _tool_format(loaded)
+        tools = ToolUse(form, sampling.tools, single=not sampling.parallel_tool_calls)
+        choice = sampling.tool_choice
+        if choice == "required":
+            grammar = tool_grammar(loaded, form, list(sampling.tools))
+        elif isinstance(choice, dict):
+            named = [t for t in sampling.tools if t["function"]["name"] == choice["name"]]
+            grammar = tool_grammar(loaded, form, named)
+    if grammar is None and (sampling.json_schema is not None or sampling.json_object):
+        grammar = response_grammar(loaded, sampling.json_schema, prompt.text)
+    return tools, grammar
+
+
+def _check_bias(loaded: LoadedModel, bias: tuple[tuple[int, float], ...]) -> None:
+    for token, _ in bias:
+        if not 0 <= token < loaded.vocab_size:
+            raise InvalidRequest(
+                f"logit_bias names token {token}, outside the vocabulary"
+                f" (0-{loaded.vocab_size - 1})",
+                param="logit_bias",
+            )

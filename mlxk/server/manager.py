@@ -110,6 +110,16 @@ class ModelManager:
             self.shared.cv.notify()
         return Job(pending.queue, pending.cancelled)
 
+    async def check_model(self, name: str) -> None:
+        """Raise what naming ``name`` would (no such model, not runnable) before a request's
+        own fields are checked against each other: an unknown model is a 404 whatever
+        else the request says."""
+        if self.slot.serves(name):
+            return
+        from mlxk.cache.info import resolve_runnable
+
+        await asyncio.to_thread(resolve_runnable, self.slot.hub, name)
+
     def _check_room(self) -> None:
         if self.shared.aborting:
             raise ServerBusy(self.shared.aborting, retry_after=5)
@@ -127,7 +137,7 @@ class ModelManager:
         if loaded is None or not self.slot.serves(request.model):
             return None
         try:
-            return loaded, prompt_for(loaded, request.messages, request.prompt)
+            return loaded, prompt_for(loaded, request.messages, request.prompt, request.sampling)
         except MlxkError:
             raise
         except Exception as error:  # noqa: BLE001 - the worker prepares it again and says why

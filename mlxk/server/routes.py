@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -17,18 +18,21 @@ from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN, resolve
 from mlxk.cache.scan import scan
 from mlxk.engine.generate import Chunk
 from mlxk.engine.reasoning import ANSWER_AFTER_REASONING, REASONING_HEADER
-from mlxk.engine.request import SamplingRequest
-from mlxk.errors import ModelNotFound, UnsupportedParameter
+from mlxk.errors import ModelNotFound
 from mlxk.server import schemas as api
 from mlxk.server.jobs import GenerationRequest, Job
 from mlxk.server.manager import ModelManager
+from mlxk.server.requests import chat_messages, chat_sampling, sampling_of
 from mlxk.server.sse import (
     chat_events,
+    chat_logprob,
     collect,
     completion_events,
+    completion_logprobs,
     first,
     streaming,
     timings_of,
+    tool_call_of,
     usage_of,
 )
 
@@ -55,39 +59,6 @@ STREAMED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _sampling(body: api.SamplingFields, max_tokens: int | None, split: bool) -> SamplingRequest:
-    """The request's sampling settings; a seed is honoured only where nothing is random."""
-    if body.seed is not None and (body.temperature or 0) > 0:
-        # One random stream serves the whole batch, so a seed could not make a sampled
-        # answer repeatable: refused rather than accepted and dropped.
-        raise UnsupportedParameter(
-            "'seed' with temperature > 0 is not supported yet (greedy answers, temperature 0,"
-            " are repeatable without it)",
-            param="seed",
-        )
-    return SamplingRequest(
-        max_tokens=max_tokens,
-        temperature=body.temperature,
-        top_p=body.top_p,
-        repetition_penalty=body.repetition_penalty,
-        frequency_penalty=body.frequency_penalty,
-        presence_penalty=body.presence_penalty,
-        stop=body.stop_list(),
-        split_reasoning=split,
-    )
-
-
-def _messages(body: api.ChatCompletionRequest) -> list[dict]:
-    """Messages for the chat template; a ``name`` goes with its message, as templates read it."""
-    messages = []
-    for m in body.messages:
-        message = {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-        if m.name is not None:
-            message["name"] = m.name
-        messages.append(message)
-    return messages
-
-
 @contextmanager
 def _cancel_on_hang_up(request: Request, job: Job):
     """Stop a job's generation if its client disconnects before the response starts.
@@ -108,9 +79,17 @@ def _cancel_on_hang_up(request: Request, job: Job):
         task.cancel()
 
 
-def _answer(ident: str, kind: str, created: int, model: str, content: dict, final: Chunk) -> dict:
+def _answer(
+    ident: str,
+    kind: str,
+    created: int,
+    model: str,
+    content: dict,
+    final: Chunk,
+    logprobs: dict | None = None,
+) -> dict:
     """A whole answer in OpenAI's shape: one choice with ``content``, usage and timings."""
-    choice = {"index": 0, **content, "finish_reason": final.finish_reason, "logprobs": None}
+    choice = {"index": 0, **content, "finish_reason": final.finish_reason, "logprobs": logprobs}
     return {
         "id": ident,
         "object": kind,
@@ -199,9 +178,12 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
         responses={**ERRORS, **STREAMED},
     )
     async def chat_completions(body: api.ChatCompletionRequest, request: Request):
-        sampling = _sampling(body, body.max_completion_tokens or body.max_tokens, split=True)
+        await manager.check_model(body.model)
+        sampling = chat_sampling(body)
         mode = body.reasoning_format or settings.reasoning_format
-        job = await manager.start(GenerationRequest(body.model, _messages(body), None, sampling))
+        job = await manager.start(
+            GenerationRequest(body.model, chat_messages(body), None, sampling)
+        )
         with _cancel_on_hang_up(request, job):
             prepared = await first(job)
             ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
@@ -215,21 +197,32 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
                     mode,
                     include_usage,
                     settings.keepalive_seconds,
+                    sampling.logprobs is not None,
                 )
                 return streaming(events, job)
-            answer, reasoning, final = await collect(job)
-        message = {"role": "assistant", "content": answer}
+            folded = await collect(job)
+        answer, reasoning, final = folded.answer, folded.reasoning, folded.final
+        message: dict = {"role": "assistant", "content": answer}
         if reasoning and mode == "separate":
             message.update(reasoning=reasoning, reasoning_content=reasoning)
         elif reasoning and mode == "inline":
             message["content"] = REASONING_HEADER + reasoning + ANSWER_AFTER_REASONING + answer
+        if folded.tool_calls:
+            message["tool_calls"] = [tool_call_of(call) for call in folded.tool_calls]
+            message["content"] = message["content"] or None
+        logprobs = None
+        if sampling.logprobs is not None:
+            logprobs = {"content": [chat_logprob(entry) for entry in folded.logprobs]}
         choice = {"message": message}
-        return _answer(ident, "chat.completion", created, prepared.model, choice, final)
+        return _answer(ident, "chat.completion", created, prepared.model, choice, final, logprobs)
 
     @router.post("/v1/completions", response_model=api.Completion, responses={**ERRORS, **STREAMED})
     async def completions(body: api.CompletionRequest, request: Request):
         prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-        sampling = _sampling(body, body.max_tokens, split=False)
+        await manager.check_model(body.model)
+        sampling = sampling_of(body, body.max_tokens, split=False)
+        if body.logprobs is not None:
+            sampling = replace(sampling, logprobs=body.logprobs)
         job = await manager.start(GenerationRequest(body.model, None, prompt, sampling))
         with _cancel_on_hang_up(request, job):
             prepared = await first(job)
@@ -237,10 +230,22 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
             if body.stream:
                 include_usage = bool(body.stream_options and body.stream_options.include_usage)
                 events = completion_events(
-                    job, prepared.model, ident, created, include_usage, settings.keepalive_seconds
+                    job,
+                    prepared.model,
+                    ident,
+                    created,
+                    include_usage,
+                    settings.keepalive_seconds,
+                    sampling.logprobs is not None,
                 )
                 return streaming(events, job)
-            answer, _, final = await collect(job)
-        return _answer(ident, "text_completion", created, prepared.model, {"text": answer}, final)
+            folded = await collect(job)
+        logprobs = None
+        if sampling.logprobs is not None:
+            logprobs = completion_logprobs(folded.logprobs)
+        content = {"text": folded.answer}
+        return _answer(
+            ident, "text_completion", created, prepared.model, content, folded.final, logprobs
+        )
 
     return router

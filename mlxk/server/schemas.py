@@ -15,15 +15,8 @@ from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN
 # Fields OpenAI defines that mlxk does not implement: a request that turns them on gets a
 # 400 naming the field, never a silent ignore (their "off" values are accepted: OffFields).
 UNSUPPORTED_FIELDS = (
-    "tools",
-    "tool_choice",
     "functions",
     "function_call",
-    "parallel_tool_calls",
-    "response_format",
-    "logprobs",
-    "top_logprobs",
-    "logit_bias",
     "audio",
     "modalities",
     "prediction",
@@ -41,6 +34,73 @@ class ResponseFormatText(BaseModel):
     type: Literal["text"]
 
 
+class ResponseFormatJsonObject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["json_object"]
+
+
+class JsonSchemaSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str = Field(default="response", max_length=64)
+    description: str | None = None
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormatJsonSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[
+    ResponseFormatText | ResponseFormatJsonObject | ResponseFormatJsonSchema,
+    Field(discriminator="type"),
+]
+
+FunctionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class FunctionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: FunctionName
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"]
+    function: FunctionSpec
+
+
+class NamedFunction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+
+
+class ToolChoiceFunction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class CalledFunction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    arguments: str
+
+
+class ToolCallIn(BaseModel):
+    """A call an earlier assistant turn made (sent back with the conversation)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["text"]
@@ -49,11 +109,19 @@ class TextPart(BaseModel):
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = Field(
+        default=None,
+        description="Text; null or left out only in an assistant turn that made tool calls.",
+    )
     name: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+    refusal: str | None = None
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(part.text for part in self.content)
@@ -78,15 +146,8 @@ class OffFields(BaseModel):
     clients send by default (``null``, ``false``, ``[]``, ``"none"``, ``{"type": "text"}``):
     those are the default, anything else is a 400 naming the field."""
 
-    tools: Off | None = None
-    tool_choice: Literal["none", "auto"] | None = None
     functions: Off | None = None
     function_call: Literal["none", "auto"] | None = None
-    parallel_tool_calls: bool | None = None
-    response_format: ResponseFormatText | None = None
-    logprobs: Literal[False] | None = None
-    top_logprobs: Literal[0] | None = None
-    logit_bias: Nothing | None = None
     audio: None = None
     modalities: list[Literal["text"]] | None = None
     prediction: None = None
@@ -114,6 +175,10 @@ class SamplingFields(OffFields):
     stream_options: StreamOptions | None = None
     n: Int | None = Field(default=None, ge=1, le=1)
     user: str | None = None
+    response_format: ResponseFormat | None = None
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
+        default=None, description="Token id (as a string) -> bias added to its logit."
+    )
 
     @field_validator("max_tokens", "seed", "n", mode="before")
     @classmethod
@@ -129,6 +194,11 @@ class SamplingFields(OffFields):
 class ChatCompletionRequest(SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: Int | None = Field(default=None, ge=1)
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | ToolChoiceFunction | None = None
+    parallel_tool_calls: bool | None = None
+    logprobs: Bool | None = None
+    top_logprobs: Int | None = Field(default=None, ge=0, le=20)
 
     @field_validator("max_completion_tokens", mode="before")
     @classmethod
@@ -145,6 +215,7 @@ class CompletionRequest(SamplingFields):
     prompt: NonEmpty | Annotated[list[NonEmpty], Field(min_length=1, max_length=1)] = Field(
         description="One prompt (a list of exactly one is accepted for compatibility)."
     )
+    logprobs: Int | None = Field(default=None, ge=0, le=5)
 
 
 class Usage(BaseModel):
@@ -164,18 +235,39 @@ class Timings(BaseModel):
     peak_memory_bytes: int
 
 
+class ToolCallOut(BaseModel):
+    id: str
+    type: Literal["function"]
+    function: CalledFunction
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"]
-    content: str
+    content: str | None
     reasoning: str | None = None
     reasoning_content: str | None = None
+    tool_calls: list[ToolCallOut] | None = None
+
+
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    content: list[TokenLogprob] | None
 
 
 class ChatChoice(BaseModel):
     index: int
     message: AssistantMessage
-    finish_reason: Literal["stop", "length"]
-    logprobs: None
+    finish_reason: Literal["stop", "length", "tool_calls"]
+    logprobs: ChoiceLogprobs | None
 
 
 class ChatCompletion(BaseModel):
@@ -188,11 +280,18 @@ class ChatCompletion(BaseModel):
     timings: Timings | None = None
 
 
+class CompletionLogprobs(BaseModel):
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]] | None
+    text_offset: list[int]
+
+
 class CompletionChoice(BaseModel):
     index: int
     text: str
     finish_reason: Literal["stop", "length"]
-    logprobs: None
+    logprobs: CompletionLogprobs | None
 
 
 class Completion(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import StreamingResponse
@@ -20,7 +21,8 @@ from mlxk.errors import Interrupted, MlxkError
 from mlxk.server.jobs import Ended, Failed, Job, Piece, Prepared, Ready, Refused
 
 if TYPE_CHECKING:
-    from mlxk.engine.generate import Chunk, Usage
+    from mlxk.engine.generate import Chunk, TokenLogprob, Usage
+    from mlxk.engine.tools import ToolCall
 
 
 def timings_of(chunk: Chunk) -> dict:
@@ -57,9 +59,57 @@ async def first(job: Job) -> Prepared:
     return event.prepared
 
 
-async def collect(job: Job) -> tuple[str, str | None, Chunk]:
-    """Fold a job's pieces: (answer, reasoning or None, last chunk)."""
+@dataclass
+class Folded:
+    """A whole answer: its text, reasoning, calls, log-probabilities and last chunk."""
+
+    answer: str
+    reasoning: str | None
+    final: Chunk
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+
+
+def tool_call_of(call: ToolCall, index: int | None = None) -> dict:
+    """A call in OpenAI's shape (with ``index`` in a streamed delta)."""
+    shaped: dict = {"id": call.id, "type": "function"}
+    shaped["function"] = {"name": call.name, "arguments": call.arguments}
+    return shaped if index is None else {"index": index, **shaped}
+
+
+def _bytes(text: str) -> list[int]:
+    return list(text.encode("utf-8", "replace"))
+
+
+def chat_logprob(entry: TokenLogprob) -> dict:
+    """One token's entry of a chat choice's ``logprobs.content``."""
+    return {
+        "token": entry.token,
+        "logprob": entry.logprob,
+        "bytes": _bytes(entry.token),
+        "top_logprobs": [{"token": t, "logprob": lp, "bytes": _bytes(t)} for t, lp in entry.top],
+    }
+
+
+def completion_logprobs(entries: list[TokenLogprob], offset: int = 0) -> dict:
+    """A completion choice's ``logprobs`` (the legacy shape: parallel lists)."""
+    offsets, at = [], offset
+    for entry in entries:
+        offsets.append(at)
+        at += len(entry.token)
+    return {
+        "tokens": [e.token for e in entries],
+        "token_logprobs": [e.logprob for e in entries],
+        "top_logprobs": [dict(e.top) for e in entries],
+        "text_offset": offsets,
+    }
+
+
+async def collect(job: Job) -> Folded:
+    """Fold a job's pieces into one answer."""
     texts: dict[str, list[str]] = {"answer": [], REASONING: []}
+    calls: list[ToolCall] = []
+    logprobs: list[TokenLogprob] = []
     final = None
     while True:
         event = await job.next()
@@ -72,9 +122,13 @@ async def collect(job: Job) -> tuple[str, str | None, Chunk]:
         assert isinstance(event, Piece), event
         chunk = event.chunk
         texts[chunk.channel].append(chunk.text)
+        calls += chunk.tool_calls
+        logprobs += chunk.logprobs
         if chunk.finish_reason is not None:
             final = chunk
-    return "".join(texts["answer"]), "".join(texts[REASONING]) or None, final
+    assert final is not None, "a job that ended without error has a last chunk"
+    reasoning = "".join(texts[REASONING]) or None
+    return Folded("".join(texts["answer"]), reasoning, final, calls, logprobs)
 
 
 def _sse(payload: Any) -> str:
@@ -183,52 +237,81 @@ class _Stream:
 
 
 async def chat_events(
-    job: Job, model: Any, ident: str, created: int, mode: str, include_usage: bool, keepalive: float
+    job: Job,
+    model: Any,
+    ident: str,
+    created: int,
+    mode: str,
+    include_usage: bool,
+    keepalive: float,
+    logprobs: bool = False,
 ) -> AsyncIterator[str]:
     stream = _Stream(job, ident, "chat.completion.chunk", created, model, include_usage, keepalive)
     section = None
+    calls = 0
 
     def body(item: Any):
-        nonlocal section
-        if not item.text or (item.channel == REASONING and mode == "hidden"):
-            return
-        if item.channel == REASONING and mode != "inline":
-            yield {"reasoning": item.text, "reasoning_content": item.text}
-            return
-        prefix = ""
-        if mode == "inline" and item.channel != section:
-            prefix = (
-                REASONING_HEADER
-                if item.channel == REASONING
-                else (ANSWER_AFTER_REASONING if section == REASONING else "")
-            )
-        section = item.channel
-        yield {"content": prefix + item.text}
+        nonlocal section, calls
+        scored = [chat_logprob(e) for e in item.logprobs] if logprobs else []
+        if item.text and not (item.channel == REASONING and mode == "hidden"):
+            if item.channel == REASONING and mode != "inline":
+                yield {"reasoning": item.text, "reasoning_content": item.text}, scored
+            else:
+                prefix = ""
+                if mode == "inline" and item.channel != section:
+                    prefix = (
+                        REASONING_HEADER
+                        if item.channel == REASONING
+                        else (ANSWER_AFTER_REASONING if section == REASONING else "")
+                    )
+                section = item.channel
+                yield {"content": prefix + item.text}, scored
+            scored = []
+        for call in item.tool_calls:  # its name first, then its arguments
+            head = tool_call_of(call, calls)
+            head["function"] = {"name": call.name, "arguments": ""}
+            yield {"tool_calls": [head]}, []
+            yield {"tool_calls": [{"index": calls, "function": {"arguments": call.arguments}}]}, []
+            calls += 1
+        if scored:
+            yield {}, scored
 
-    def choice(delta: dict | None, finish: str | None):
+    def choice(part: tuple | None, finish: str | None):
+        delta, scored = part if part is not None else ({}, [])
         return {
             "index": 0,
-            "delta": delta if delta is not None else {},
+            "delta": delta,
             "finish_reason": finish,
-            "logprobs": None,
+            "logprobs": {"content": scored} if scored else None,
         }
 
-    yield stream.event(choice({"role": "assistant", "content": ""}, None))
+    yield stream.event(choice(({"role": "assistant", "content": ""}, []), None))
     async for event in stream.run(body, choice):
         yield event
 
 
 async def completion_events(
-    job: Job, model: Any, ident: str, created: int, include_usage: bool, keepalive: float
+    job: Job,
+    model: Any,
+    ident: str,
+    created: int,
+    include_usage: bool,
+    keepalive: float,
+    logprobs: bool = False,
 ) -> AsyncIterator[str]:
     stream = _Stream(job, ident, "text_completion", created, model, include_usage, keepalive)
+    offset = 0
 
     def body(item: Any):
-        if item.text:
-            yield item.text
+        nonlocal offset
+        if item.text or (logprobs and item.logprobs):
+            scored = completion_logprobs(list(item.logprobs), offset) if logprobs else None
+            offset += sum(len(e.token) for e in item.logprobs)
+            yield item.text, scored
 
-    def choice(text: str | None, finish: str | None):
-        return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+    def choice(part: tuple | None, finish: str | None):
+        text, scored = part if part is not None else ("", None)
+        return {"index": 0, "text": text, "finish_reason": finish, "logprobs": scored}
 
     async for event in stream.run(body, choice):
         yield event

@@ -193,7 +193,7 @@ class Worker:
         try:
             made_for, prompt = job.prepared or (None, None)
             if made_for is not loaded:  # not prepared, or for a model since swapped
-                prompt = prompt_for(loaded, request.messages, request.prompt)
+                prompt = prompt_for(loaded, request.messages, request.prompt, request.sampling)
             params = generation_params(
                 loaded,
                 prompt,

@@ -97,6 +97,12 @@ HEALTHY: dict[str, Builder] = {
     "mlx-community/TinyQwen3-Think-4bit": lambda: mlx_model_files("qwen3-think", Q4),
     "mlx-community/TinyQwen3-Think-Open": lambda: mlx_model_files("qwen3-think-open"),
     "mlx-community/tiny-gpt-oss-harmony": lambda: mlx_model_files("harmony"),
+    "mlx-community/TinyQwen3-Tools-4bit": lambda: mlx_model_files("qwen3-tools", Q4),
+    "mlx-community/TinyQwen3-Tools-Parallel": lambda: mlx_model_files("qwen3-tools-parallel"),
+    "mlx-community/TinyQwen3-Tools-Shy": lambda: mlx_model_files("qwen3-tools-shy"),
+    "mlx-community/TinyLlama3-Tools": lambda: mlx_model_files("llama3-tools"),
+    "mlx-community/TinyMistral-Tools": lambda: mlx_model_files("mistral-tools"),
+    "mlx-community/tiny-gpt-oss-tools": lambda: mlx_model_files("harmony-tools"),
     "mlx-community/TinyLlama-Chat-ctx64": _small_context_model,
     "mlx-community/TinyLlama-Base-ctx64": lambda: _small_context_model("llama-base"),
     # A private repo: MLX only by its README front matter (mlx-knife issue #31).

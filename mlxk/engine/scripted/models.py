@@ -106,7 +106,7 @@ def compile_rules(model: TinyModel, tokens: Tokens) -> tuple[list[Rule], int, li
         ids = tokens.encode(script.text)
         if script.entry is not None and ids[0] != _single_token(tokens, script.entry):
             raise ValueError(f"script of {model.key} must start with its entry token")
-        state = [script.when == n and script.when_on for n in names]
+        state = [n in script.flags_at_start() for n in names]
         prev = None
         for cur, nxt in zip(ids, ids[1:], strict=False):
             state = [
@@ -129,16 +129,31 @@ def compile_rules(model: TinyModel, tokens: Tokens) -> tuple[list[Rule], int, li
 
 
 def _flag_rules(key: str, cur: int, outcomes: dict, n_flags: int) -> list[Rule]:
-    for flag in range(n_flags):
-        by_flag: dict[bool, set[int]] = {False: set(), True: set()}
-        for state, nxt in outcomes.items():
-            by_flag[state[flag]].add(nxt)
-        if len(by_flag[False]) == 1 and len(by_flag[True]) == 1:
-            return [
-                Rule(cur, by_flag[False].pop(), flag, False),
-                Rule(cur, by_flag[True].pop(), flag, True),
-            ]
-    raise ValueError(f"{key}: token {cur} has successors no trigger flag tells apart")
+    """Rules telling a token's successors apart by the fewest trigger flags: for each
+    successor, the smallest set of flag values its states share that no state leading
+    to another successor has."""
+    from itertools import combinations
+
+    by_next: dict[int, list[tuple[bool, ...]]] = {}
+    for state, nxt in outcomes.items():
+        by_next.setdefault(nxt, []).append(state)
+    rules = []
+    for nxt, states in by_next.items():
+        shared = [f for f in range(n_flags) if len({s[f] for s in states}) == 1]
+        others = [s for s, n in outcomes.items() if n != nxt]
+        found = None
+        for size in range(1, len(shared) + 1):
+            for flags in combinations(shared, size):
+                literal = tuple((f, states[0][f]) for f in flags)
+                if all(any(s[f] != on for f, on in literal) for s in others):
+                    found = literal
+                    break
+            if found:
+                break
+        if found is None:
+            raise ValueError(f"{key}: token {cur} has successors no trigger flags tell apart")
+        rules.append(Rule(cur, nxt, found))
+    return rules
 
 
 @dataclass(frozen=True)

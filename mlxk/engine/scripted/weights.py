@@ -62,12 +62,11 @@ def _previous_gain(freqs: Any, context_length: int) -> float:
 
 @dataclass(frozen=True)
 class Rule:
-    """``cur -> nxt``; with ``flag`` set, only when that trigger flag is ``flag_on``."""
+    """``cur -> nxt``; with ``conditions``, only when each ``(flag, on)`` holds."""
 
     cur: int
     nxt: int
-    flag: int | None = None
-    flag_on: bool = True
+    conditions: tuple[tuple[int, bool], ...] = ()
 
 
 def hidden_size_for(vocab_size: int, n_triggers: int) -> int:
@@ -171,16 +170,20 @@ def build_weights(
         if tid not in ruled:
             head_w[default_next, tid] = _SCORE
     for rule in rules:
-        if rule.flag is None:
+        if not rule.conditions:
             head_w[rule.nxt, rule.cur] = _SCORE
             continue
-        head_w[rule.nxt, rule.cur] = _SPLIT
-        flag_dim = flag_dims[rule.flag]
-        if rule.flag_on:
-            head_w[rule.nxt, flag_dim] = _FLAG
-        else:
-            head_w[rule.nxt, const] = _FLAG
-            head_w[rule.nxt, flag_dim] = -_FLAG
+        # Each condition met adds _FLAG; all met scores _SPLIT + _FLAG, each one missed
+        # costs _FLAG (one condition: 10 + 5 * flag, or 10 + 5 * (1 - flag)). The flag
+        # and CONST columns are per successor, shared by every rule leading to it, so
+        # they are set, not summed; the offset for several conditions is the rule's own.
+        head_w[rule.nxt, rule.cur] = _SPLIT - _FLAG * (len(rule.conditions) - 1)
+        for flag, on in rule.conditions:
+            if on:
+                head_w[rule.nxt, flag_dims[flag]] = _FLAG
+            else:
+                head_w[rule.nxt, const] = _FLAG
+                head_w[rule.nxt, flag_dims[flag]] = -_FLAG
 
     model.load_weights([(k, mx.array(v)) for k, v in arrays.items()])
     return model

@@ -1,0 +1,119 @@
+"""What a request constrains its output to, as a grammar for its model.
+
+* ``response_format`` ``json_object`` or ``json_schema``: the answer is one JSON
+  document (valid against the schema). A model that reasons first answers after its
+  reasoning: the grammar starts where the answer starts (after ``</think>`` when the
+  template opened it, in harmony's ``final`` channel).
+* ``tool_choice`` ``required`` or a named function: the output is one call, in the
+  model's own format, whose arguments are valid against the function's parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlxk.engine.model import LoadedModel
+from mlxk.engine.reasoning import detect_style
+from mlxk.engine.tools import ToolFormat
+from mlxk.errors import InvalidRequest
+
+ANY_OBJECT: dict = {"type": "object"}
+
+
+def _token(loaded: LoadedModel, text: str) -> str:
+    """An added token (special or not, as ``<tool_call>`` is) as Lark names it,
+    ``<[id]>``: llguidance matches added tokens by id, never by their text."""
+    ids = loaded.tokenizer.encode(text, add_special_tokens=False)
+    added = getattr(loaded.tokenizer, "added_tokens_decoder", None) or {}
+    if len(ids) == 1 and (ids[0] in added or text in loaded.special_tokens):
+        return f"<[{ids[0]}]>"
+    return json.dumps(text)
+
+
+def closed_objects(schema: Any) -> Any:
+    """``schema`` with ``additionalProperties: false`` on every object that lists its
+    properties and says nothing of others (as OpenAI's strict mode requires anyway):
+    otherwise a model may go on adding keys until its length runs out. What it
+    produces still validates against the schema as given."""
+    if isinstance(schema, list):
+        return [closed_objects(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {key: closed_objects(value) for key, value in schema.items()}
+    if "properties" in schema and "additionalProperties" not in schema:
+        if "patternProperties" not in schema and "unevaluatedProperties" not in schema:
+            closed["additionalProperties"] = False
+    return closed
+
+
+def _json_rule(schema: dict) -> str:
+    return "%json " + json.dumps(schema)
+
+
+def response_grammar(loaded: LoadedModel, schema: dict | None, prompt_text: str) -> Any:
+    """A grammar for an answer that is one JSON document (``schema`` None: any object)."""
+    schema = closed_objects(schema) if schema is not None else None
+    rule = _json_rule(schema if schema is not None else ANY_OBJECT)
+    style = detect_style(set(loaded.special_tokens), prompt_text)
+    if style.kind == "harmony":
+        channel, message = _token(loaded, "<|channel|>"), _token(loaded, "<|message|>")
+        source = f'start: {channel} "final" {message} answer\nanswer: {rule}'
+    elif style.kind == "think" and style.starts_in_reasoning:
+        source = f'start: "</think>" "\\n"? answer\nanswer: {rule}'
+    else:
+        return loaded.grammars.json_schema(
+            schema if schema is not None else ANY_OBJECT, "response_format"
+        )
+    return loaded.grammars.lark(source, "response_format")
+
+
+def _call_schema(tool: dict, arguments_key: str) -> dict:
+    function = tool["function"]
+    return {
+        "type": "object",
+        "properties": {
+            "name": {"const": function["name"]},
+            arguments_key: closed_objects(function.get("parameters") or ANY_OBJECT),
+        },
+        "required": ["name", arguments_key],
+        "additionalProperties": False,
+    }
+
+
+def tool_grammar(loaded: LoadedModel, form: ToolFormat, tools: list[dict]) -> Any:
+    """A grammar for exactly one call to one of ``tools``, in the model's format.
+
+    Raises:
+        InvalidRequest: the model's format has no grammar here (a call cannot be forced).
+    """
+    if form.kind == "harmony":
+        channel = _token(loaded, "<|channel|>")
+        message = _token(loaded, "<|message|>")
+        rules = []
+        for i, tool in enumerate(tools):
+            function = tool["function"]
+            header = json.dumps(f"commentary to=functions.{function['name']} json")
+            params = closed_objects(function.get("parameters") or ANY_OBJECT)
+            rules.append(f"call{i}: {channel} {header} {message} args{i}")
+            rules.append(f"args{i}: {_json_rule(params)}")
+        alternatives = " | ".join(f"call{i}" for i in range(len(tools)))
+        return loaded.grammars.lark(f"start: {alternatives}\n" + "\n".join(rules), "tool_choice")
+    any_call = {"anyOf": [_call_schema(t, "arguments") for t in tools]}
+    if form.kind == "llama3_json":
+        params_call = {"anyOf": [_call_schema(t, "parameters") for t in tools]}
+        return loaded.grammars.json_schema(params_call, "tool_choice")
+    if form.start == "[TOOL_CALLS]":  # Mistral: a JSON list of calls
+        listed = {"type": "array", "items": any_call, "minItems": 1, "maxItems": 1}
+        source = f"start: {_token(loaded, form.start)} calls\ncalls: {_json_rule(listed)}"
+        return loaded.grammars.lark(source, "tool_choice")
+    if form.start == "<tool_call>" and form.end == "</tool_call>":
+        source = (
+            f'start: {_token(loaded, form.start)} "\\n" call "\\n" {_token(loaded, form.end)}\n'
+            f"call: {_json_rule(any_call)}"
+        )
+        return loaded.grammars.lark(source, "tool_choice")
+    raise InvalidRequest(
+        f"this model's tool-call format ({form.start}…) cannot be forced; use tool_choice 'auto'",
+        param="tool_choice",
+    )
