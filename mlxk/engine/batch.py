@@ -18,7 +18,7 @@ from typing import Any
 
 from mlxk.engine import batch_prefill
 from mlxk.engine.batch_prefill import PrefillPath, one_pass_positions
-from mlxk.engine.batch_sequence import Sequence, StepResult, wants_logprobs
+from mlxk.engine.batch_sequence import Sequence, StepResult
 from mlxk.engine.batch_solo import Solo, SoloPath
 from mlxk.engine.chat import Prompt
 from mlxk.engine.generate import GenerationParams, TokenPipeline
@@ -198,8 +198,7 @@ class Batch(SoloPath, PrefillPath):
             if ident is None:
                 continue
             sequence = self._sequences[ident]
-            logprobs = response.logprobs if wants_logprobs(sequence) else None
-            chunks = sequence.pipeline.feed(response.token, logprobs)
+            chunks = sequence.pipeline.feed(response.token, response.logprobs)
             if response.finish_reason is None and not sequence.pipeline.done:
                 results.append(StepResult(ident, chunks, False))
                 continue

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlxk.engine.batch_sequence import Sequence, StepResult, first_token, wants_logprobs
+from mlxk.engine.batch_sequence import Sequence, StepResult, first_token
 from mlxk.engine.batch_solo import Solo
 
 PREFILL_CHUNK = 2048  # prompt tokens per forward pass, as mlx-lm's default
@@ -88,7 +88,7 @@ class PrefillPath:
         for ident, (first, logprobs), cache in zip(order, sampled, caches, strict=True):
             sequence = self._sequences[ident]
             token = first.item()
-            chunks = sequence.pipeline.feed(token, logprobs if wants_logprobs(sequence) else None)
+            chunks = sequence.pipeline.feed(token, logprobs)
             if not sequence.pipeline.done:
                 alone = len(order) == 1 and not self._by_generator_uid and not self._waiting
                 if alone and self._solo is None:

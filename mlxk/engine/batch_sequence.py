@@ -54,7 +54,3 @@ def sample(sequence: Sequence, logits: Any, context: Any) -> tuple[Any, Any]:
         logits = processor(context, logits)
     logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
     return sequence.sampler(logprobs), logprobs
-
-
-def wants_logprobs(sequence: Sequence) -> bool:
-    return sequence.pipeline.logprobs is not None

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mlxk.engine.batch_sequence import Sequence, StepResult, sample, wants_logprobs
+from mlxk.engine.batch_sequence import Sequence, StepResult, sample
 
 
 @dataclass
@@ -59,7 +59,7 @@ class SoloPath:
                 solo.pending, solo.pending_logprobs = self._solo_next(sequence, solo, current)
                 mx.async_eval(solo.pending)
             token = current.item()
-        chunks = pipeline.feed(token, logprobs if wants_logprobs(sequence) else None)
+        chunks = pipeline.feed(token, logprobs)
         if not pipeline.done:
             return [StepResult(solo.ident, chunks, False)]
         self._solo = None
@@ -94,8 +94,7 @@ class SoloPath:
         results = []
         held = self._solo_held(sequence, solo)  # the pending token is not in the cache
         if solo.pending is not None:
-            logprobs = solo.pending_logprobs if wants_logprobs(sequence) else None
-            chunks = pipeline.feed(solo.pending.item(), logprobs)
+            chunks = pipeline.feed(solo.pending.item(), solo.pending_logprobs)
             if pipeline.done:
                 return [self._finished(solo.ident, chunks, solo.cache, held)]
             results.append(StepResult(solo.ident, chunks, False))

@@ -53,8 +53,8 @@ def _json_rule(schema: dict) -> str:
 
 def response_grammar(loaded: LoadedModel, schema: dict | None, prompt_text: str) -> Any:
     """A grammar for an answer that is one JSON document (``schema`` None: any object)."""
-    schema = closed_objects(schema) if schema is not None else None
-    rule = _json_rule(schema if schema is not None else ANY_OBJECT)
+    schema = closed_objects(schema) if schema is not None else ANY_OBJECT
+    rule = _json_rule(schema)
     style = detect_style(set(loaded.special_tokens), prompt_text)
     if style.kind == "harmony":
         channel, message = _token(loaded, "<|channel|>"), _token(loaded, "<|message|>")
@@ -62,9 +62,7 @@ def response_grammar(loaded: LoadedModel, schema: dict | None, prompt_text: str)
     elif style.kind == "think" and style.starts_in_reasoning:
         source = f'start: "</think>" "\\n"? answer\nanswer: {rule}'
     else:
-        return loaded.grammars.json_schema(
-            schema if schema is not None else ANY_OBJECT, "response_format"
-        )
+        return loaded.grammars.json_schema(schema, "response_format")
     return loaded.grammars.lark(source, "response_format")
 
 

@@ -125,7 +125,6 @@ class TokenPipeline:
             tools=tools is not None and tools.format.kind == "harmony",
         )
         self.tool_splitter = ToolCallSplitter(tools) if tools is not None else None
-        self.called = False  # a tool call was made: finish_reason "tool_calls"
         self.logprobs = params.logprobs
         self.stops = StopStringFilter(params.stop)
         self.detokenizer = loaded.tokenizer.detokenizer
@@ -148,8 +147,8 @@ class TokenPipeline:
     def feed(self, token: int, logprobs: Any = None) -> list[Chunk]:
         """Chunks for one sampled token; after the last one, ``done`` is true.
 
-        ``logprobs``: the distribution it was sampled from (an mx array), when the request
-        asked for log-probabilities."""
+        ``logprobs``: the distribution it was sampled from (an mx array); read only when
+        the request asked for log-probabilities."""
         if self.done:
             return []
         token = int(token)
@@ -186,7 +185,8 @@ class TokenPipeline:
             tail = self.stops.feed(self.detokenizer.last_segment)
         pieces = self.splitter.feed(tail + self.stops.finish()) + self.splitter.finish()
         tail_chunks = self._chunks(pieces, (), closing=True)
-        if self.called and self.finish_reason == "stop":
+        called = self.tool_splitter is not None and self.tool_splitter.made > 0
+        if called and self.finish_reason == "stop":
             self.finish_reason = "tool_calls"
         ended = time.perf_counter()
         first = self.first_token_at or ended
@@ -216,10 +216,7 @@ class TokenPipeline:
                 more, last_calls = self.tool_splitter.finish()
                 pieces, calls = pieces + more, calls + last_calls
         chunks = _chunks(pieces, ids)
-        if calls and self.tool_splitter is not None and self.tool_splitter.use.single:
-            calls = [] if self.called else calls[:1]  # parallel_tool_calls false
         if calls:
-            self.called = True
             if chunks and not chunks[-1].tool_calls and not chunks[-1].text:
                 chunks[-1] = replace(chunks[-1], tool_calls=tuple(calls))
             else:
@@ -266,7 +263,7 @@ def stream(
     )
     try:
         for token, logprobs in tokens:
-            yield from pipeline.feed(int(token), logprobs if params.logprobs is not None else None)
+            yield from pipeline.feed(int(token), logprobs)
             if pipeline.done:
                 break
     finally:

@@ -123,12 +123,10 @@ class ReasoningSplitter:
             self._header += text  # outside: the role after <|start|> (may name a recipient)
             return
         if self._state == TOOL:
-            _append(out, TOOL, text)
+            append_piece(out, TOOL, text)
             return
-        if self._state not in (REASONING, ANSWER):
-            return  # text outside any harmony message, e.g. the role after <|start|>
         if self.style.kind == "none":
-            _append(out, ANSWER, text)  # plain text is passed through untouched
+            append_piece(out, ANSWER, text)  # plain text is passed through untouched
             return
         if not self._section_started:
             text = text.lstrip()
@@ -138,7 +136,7 @@ class ReasoningSplitter:
         body = text.rstrip()
         trailing = text[len(body) :]
         if body:
-            _append(out, self._state, self._pending_ws + body)
+            append_piece(out, self._state, self._pending_ws + body)
             self._pending_ws = ""
         self._pending_ws += trailing
 
@@ -166,7 +164,7 @@ class ReasoningSplitter:
         """A harmony message starts: its channel, and whether it calls a function."""
         header = self._header
         channel_text = header[self._channel_at :] if self._state == "header" else ""
-        channel = (channel_text.strip().split(" ") or ["final"])[0] or "final"
+        channel = channel_text.strip().split(" ")[0] or "final"
         recipient = next((w for w in header.split() if w.startswith("to=functions.")), None)
         self._header = ""
         if self._tools and recipient is not None:
@@ -176,7 +174,10 @@ class ReasoningSplitter:
         self._switch(REASONING if channel in REASONING_CHANNELS else ANSWER)
 
 
-def _append(out: list[tuple[str, str]], channel: str, text: str) -> None:
+def append_piece(out: list[tuple[str, str]], channel: str, text: str) -> None:
+    """Add ``(channel, text)`` to ``out``, joined to the last piece if on its channel."""
+    if not text:
+        return
     if out and out[-1][0] == channel:
         out[-1] = (channel, out[-1][1] + text)
     else:

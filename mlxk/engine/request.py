@@ -109,12 +109,11 @@ def generation_params(
             "repetition_penalty",
             "frequency_penalty",
             "presence_penalty",
+            "seed",
+            "logprobs",
         )
         if getattr(sampling, name) is not None
     }
-    for name in ("seed", "logprobs"):
-        if getattr(sampling, name) is not None:
-            chosen[name] = getattr(sampling, name)
     tools, grammar = _tools_and_grammar(loaded, prompt, sampling)
     _check_bias(loaded, sampling.logit_bias)
     return GenerationParams(

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlxk.engine.reasoning import ANSWER, TOOL, TOOL_START, partial_suffix
+from mlxk.engine.reasoning import ANSWER, TOOL, TOOL_START, append_piece, partial_suffix
 
 PYTHON_TAG = "<|python_tag|>"
 
@@ -109,11 +109,13 @@ def parse_llama3(text: str) -> list[ToolCall]:
 
 class ToolCallSplitter:
     """Incremental: ``feed`` the (channel, text) pieces of the reasoning splitter, get
-    pieces back without the calls, and the calls completed so far; ``finish`` once."""
+    pieces back without the calls, and the calls completed so far; ``finish`` once.
+    With ``use.single`` (``parallel_tool_calls`` false) only the first call is given."""
 
     def __init__(self, use: ToolUse):
         self.use = use
         self.format = use.format
+        self.made = 0  # calls given out so far
         self._held = ""  # answer text that may start a call marker
         self._inside: str | None = None  # the text of the call being read
         self._harmony_name: str | None = None
@@ -131,7 +133,7 @@ class ToolCallSplitter:
                 self._llama3(text, out)
             else:
                 self._markers(text, out, calls, final=False)
-        return out, calls
+        return out, self._given(calls)
 
     def finish(self) -> tuple[list[tuple[str, str]], list[ToolCall]]:
         out: list[tuple[str, str]] = []
@@ -147,7 +149,13 @@ class ToolCallSplitter:
         else:
             self._markers("", out, calls, final=True)
         self._held = ""
-        return out, calls
+        return out, self._given(calls)
+
+    def _given(self, calls: list[ToolCall]) -> list[ToolCall]:
+        if self.use.single:
+            calls = calls[: max(0, 1 - self.made)]
+        self.made += len(calls)
+        return calls
 
     def _markers(self, text: str, out: list, calls: list, *, final: bool) -> None:
         start, end = self.format.start, self.format.end
@@ -232,9 +240,4 @@ class ToolCallSplitter:
 
 
 def _answer(out: list, text: str) -> None:
-    if not text:
-        return
-    if out and out[-1][0] == ANSWER:
-        out[-1] = (ANSWER, out[-1][1] + text)
-    else:
-        out.append((ANSWER, text))
+    append_piece(out, ANSWER, text)
