@@ -13,6 +13,7 @@ from steps.hostile_steps import *  # noqa: F401,F403
 from steps.process_steps import *  # noqa: F401,F403
 from steps.pull_steps import *  # noqa: F401,F403
 from steps.robust_steps import *  # noqa: F401,F403
+from steps.sampling_steps import *  # noqa: F401,F403
 from steps.server_steps import *  # noqa: F401,F403
 from steps.tools_steps import *  # noqa: F401,F403
 from steps.web_steps import *  # noqa: F401,F403

@@ -63,11 +63,16 @@ def test_responses_match_their_schemas(url):
         "api/chat_completion.json",
         httpx.post(url + "/v1/chat/completions", json=chat, timeout=60).json(),
     )
-    completion = {"model": "mlx-community/TinyLlama-Base", "prompt": "one", "max_tokens": 3}
     validate(
-        "api/completion.json",
-        httpx.post(url + "/v1/completions", json=completion, timeout=60).json(),
+        "api/chat_completion.json",
+        httpx.post(url + "/v1/chat/completions", json={**chat, "n": 2}, timeout=60).json(),
     )
+    completion = {"model": "mlx-community/TinyLlama-Base", "prompt": "one", "max_tokens": 3}
+    for extra in ({}, {"n": 2, "logprobs": 2}):
+        validate(
+            "api/completion.json",
+            httpx.post(url + "/v1/completions", json={**completion, **extra}, timeout=60).json(),
+        )
     validate("api/model_list.json", httpx.get(url + "/v1/models").json())
     validate("api/model.json", httpx.get(url + "/v1/models/" + CHAT).json())
     validate("api/health.json", httpx.get(url + "/health").json())

@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ["run_overhead", "server_overhead", "concurrency", "chat_turns", "memory"]
+BENCHMARKS = [
+    "run_overhead",
+    "server_overhead",
+    "concurrency",
+    "chat_turns",
+    "memory",
+    "constrained",
+]
 
 
 def test_the_synthetic_model_has_the_size_it_claims_and_never_stops_early(tmp_path):

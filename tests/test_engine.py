@@ -308,3 +308,52 @@ def test_unloading_twice_is_harmless(tmp_path):
     unload(loaded)
     unload(loaded)  # a server's idle unload and its shutdown may both reach it
     assert loaded.model is None and loaded.tokenizer is None
+
+
+class ShapeRecordingModel(CountingModel):
+    """The model, recording the shape of what each forward pass is fed."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.fed: list[tuple[int, ...]] = []
+
+    def __call__(self, tokens, *args, **kwargs):
+        self.fed.append(tuple(tokens.shape))
+        return super().__call__(tokens, *args, **kwargs)
+
+
+# spec: SAMPLING-N
+@pytest.mark.parametrize("flops_per_byte", [1000, 0], ids=["fed-whole", "last-apart"])
+def test_choices_of_one_prompt_share_its_prefill(tmp_path, monkeypatch, flops_per_byte):
+    """A request's n choices (the same prompt, each its own random stream) are fed as one
+    row of the prefill, and each samples as it would alone: seeded choices give the text
+    each gives by itself, and differ from each other."""
+    from dataclasses import replace
+
+    import mlxk.engine.batch as batch_module
+    import mlxk.engine.batch_prefill as batch_prefill
+    from mlxk.engine.chat import raw_prompt
+    from mlxk.engine.generate import fold
+    from mlxk.testing.synthetic import write_synthetic
+
+    monkeypatch.setattr(batch_prefill, "FLOPS_PER_WEIGHT_BYTE", flops_per_byte)
+    _, repo = write_synthetic(tmp_path / "hub", "tiny")
+    with loaded_model(repo.snapshot) as loaded:
+        prompt = raw_prompt(loaded, "the sea and the moon")
+        params = GenerationParams(max_tokens=8, temperature=1.0, seed=3)
+        choices = [replace(params, choice=i) for i in range(3)]
+        alone = [complete(loaded, prompt, p).text for p in choices]
+        recording = ShapeRecordingModel(loaded.model)
+        loaded.model = recording
+        batch = batch_module.Batch(loaded, max_sequences=4, cache_bytes=0)
+        chunks = {batch.add(prompt, p): [] for p in choices}
+        prefill = None
+        while len(batch):
+            for result in batch.step():
+                chunks[result.uid].extend(result.chunks)
+            prefill = prefill or list(recording.fed)  # the first step's passes: the prefill
+        batch.close()
+        loaded.model = recording._model
+    assert prefill and all(shape[0] == 1 for shape in prefill), prefill
+    assert [fold(iter(c)).text for c in chunks.values()] == alone
+    assert len(set(alone)) == 3, alone

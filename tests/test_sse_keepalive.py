@@ -11,7 +11,7 @@ import asyncio
 import threading
 
 from mlxk.server.jobs import END, Job
-from mlxk.server.sse import chat_events
+from mlxk.server.sse import Stream, chat_events
 
 
 def test_a_silent_generation_gets_keepalive_comments_then_ends_normally():
@@ -24,7 +24,8 @@ def test_a_silent_generation_gets_keepalive_comments_then_ends_normally():
             await queue.put(END)
 
         asyncio.get_running_loop().create_task(finish_later())
-        events = chat_events(job, "m", "chatcmpl-x", 0, "separate", False, keepalive=0.1)
+        stream = Stream(job, "chatcmpl-x", "chat.completion.chunk", 0, "m", False, keepalive=0.1)
+        events = chat_events(stream, "separate")
         return [event async for event in events]
 
     events = asyncio.run(scenario())

@@ -160,3 +160,37 @@ Feature: mlxk run streams a model's answer
     # spec: RUN-STREAM
     When I run "mlxk run TinyLlama-Base 'Count: one' --max-tokens 3000" in a terminal
     Then " two three four five" is on the screen while it is still generating
+
+  Scenario: --schema makes the answer JSON valid against a schema file
+    # spec: RUN-SCHEMA
+    When I run "mlxk run TinyLlama-Chat-4bit 'Hi there' --max-tokens 60 --json" with the schema file:
+      """
+      {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}, "days": {"type": "integer", "minimum": 1, "maximum": 7}}, "required": ["city", "days"]}
+      """
+    Then the exit code is 0
+    And the output is a valid JSON envelope for "run"
+    And the JSON answer is valid for the schema file
+
+  Scenario: --json-object gets a JSON object even from a model with random weights
+    # spec: RUN-SCHEMA
+    When I run "mlxk run Tiny-Random-Llama 'Hi there' --json-object --max-tokens 20 --json"
+    Then the exit code is 0
+    And the JSON answer is a JSON object
+    And the JSON field "data.finish_reason" is "length"
+
+  Scenario Outline: A schema file that cannot be used is one line and a non-zero exit
+    # spec: RUN-SCHEMA
+    When I run "mlxk run TinyLlama-Chat-4bit 'Hi there'" with the schema file:
+      """
+      <schema>
+      """
+    Then the exit code is not 0
+    And the error is one line on stderr without a traceback
+    And stderr contains "--schema"
+
+    Examples:
+      | schema                                    |
+      | {not json                                 |
+      | {"type": 5}                               |
+      | ["a list"]                                |
+      | {"type": "string", "pattern": "(?=a)b"}   |

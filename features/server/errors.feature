@@ -24,7 +24,7 @@ Feature: Bad requests get OpenAI-shaped 4xx errors and the server carries on
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "temperature": -1} | invalid_request |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "max_tokens": "many"} | invalid_request |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "functions": [{"name": "f"}]} | unsupported_parameter |
-      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "n": 2} | unsupported_parameter |
+      | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "n": 64} | invalid_request |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "string", "pattern": "(?=a)b"}}}} | invalid_request |
       | {"model": "../../etc/passwd", "messages": [{"role": "user", "content": "x"}]}              | invalid_model_name    |
       | {"model": "mlx-community/TinyLlama-Chat-4bit", "messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 21} | invalid_request |
@@ -55,6 +55,8 @@ Feature: Bad requests get OpenAI-shaped 4xx errors and the server carries on
       | [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "call_1", "content": "42"}] | "tools": [{"type": "function", "function": {"name": "f"}}] | messages[1].tool_call_id |
       | [{"role": "user", "content": "x"}] | "logprobs": true, "top_logprobs": 21 | top_logprobs |
       | [{"role": "user", "content": "x"}] | "n": 0 | n |
+      | [{"role": "user", "content": "x"}] | "n": 129 | n |
+      | [{"role": "user", "content": "x"}] | "n": 64 | n |
       | [{"role": "user", "content": "x"}] | "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "string", "pattern": "(?=a)b"}}} | response_format |
       | [{"role": "user", "content": "x"}] | "top_logprobs": 2 | top_logprobs |
 

@@ -373,3 +373,26 @@ def script_same(world, arguments):
         [str(script), *shlex.split(arguments)], capture_output=True, text=True, env=world["env"]
     )
     assert (proc.returncode, proc.stdout) == (world["result"].exit_code, world["result"].stdout)
+
+
+@when(parsers.parse('I run "{command}" with the schema file:'))
+def i_run_with_schema(world, command, docstring):
+    path = Path(world["tmp"]) / "schema.json"
+    path.write_text(docstring)
+    world["schema_file"] = path
+    world["result"] = run_in_process([*_argv(command), "--schema", str(path)], world["env"])
+
+
+@then("the JSON answer is valid for the schema file")
+def answer_valid_for_schema(world):
+    import jsonschema
+
+    envelope = json.loads(world["result"].stdout)
+    schema = json.loads(world["schema_file"].read_text())
+    jsonschema.validate(json.loads(envelope["data"]["response"]), schema)
+
+
+@then("the JSON answer is a JSON object")
+def answer_is_object(world):
+    envelope = json.loads(world["result"].stdout)
+    assert isinstance(json.loads(envelope["data"]["response"]), dict)

@@ -266,8 +266,3 @@ def constrained_valid(world):
     value = json.loads(completion.choices[0].message.content)
     assert completion.choices[0].finish_reason == "stop"
     jsonschema.validate(value, schema if schema is not None else {"type": "object"})
-
-
-@then("each free answer equals its answer alone")
-def free_equal(world):
-    assert world["batched"] == world["alone"]

@@ -17,6 +17,7 @@ WEB_MODELS = {
     "mlx-community/TinyQwen3-Think-4bit": ("qwen3-think", "Q4"),
     "mlx-community/TinyLlama-Base": ("llama-base", None),
     "mlxk-test/Markup-Chat": ("llama-markup", "Q4"),
+    "mlx-community/TinyQwen3-Tools-4bit": ("qwen3-tools", "Q4"),
 }
 TIMEOUT_MS = 30_000
 # Records every text the last answer showed, to see it grow while streaming.
@@ -356,3 +357,48 @@ def no_other_host(world):
 def not_in_openapi(world):
     paths = httpx.get(world["url"] + "/openapi.json").json()["paths"]
     assert "/" not in paths and "/chat" not in paths and "/v1/chat/completions" in paths
+
+
+@when(parsers.parse("I offer the tools in Settings:"))
+def offer_tools(world, docstring):
+    _settings(world["page"]).fill("#tools", docstring)
+
+
+@then(parsers.parse('the message shows a call to "{name}" with the arguments {arguments}'))
+def shows_call(world, name, arguments):
+    import json
+
+    call = world["page"].locator(".message.assistant").last.locator(".tool-call")
+    assert call.count() == 1
+    assert call.locator(".tool-name").text_content() == f"{name}()"
+    shown = call.locator(".tool-arguments").text_content()
+    assert json.loads(shown) == json.loads(arguments)
+    assert world["page"].locator(".message.assistant").last.locator(".answer").text_content() == ""
+
+
+@when(parsers.parse("I answer the call with '{result}'"))
+def answer_call(world, result):
+    page = world["page"]
+    before = page.locator(".message.assistant").count()
+    page.locator(".message.assistant").last.locator(".tool-result").fill(result)
+    page.locator(".message.assistant").last.locator(".send-results").click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('.message.assistant').length === n", arg=before + 1
+    )
+    _wait_done(page)
+
+
+@then("the page shows a tools error and sends nothing")
+def tools_error(world):
+    page = world["page"]
+    assert "Tools" in page.locator("#error").text_content()
+    assert page.locator(".message").count() == 0
+    assert page.locator("#prompt").input_value() != ""
+
+
+@when(parsers.parse('I type "{text}" and press Enter'))
+def type_and_enter(world, text):
+    page = world["page"]
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
+    page.wait_for_function("() => !document.getElementById('error').hidden")

@@ -108,3 +108,25 @@ Feature: The chat page served by mlxk serve
     And the message box and the Send button are on screen
     And every control has an accessible name
     And a screenshot of the page is saved
+
+  Scenario: Tool calls show as calls, and their results get the answer
+    # spec: SRV-WEB-TOOLS
+    Given the chat page is open in a browser
+    When I offer the tools in Settings:
+      """
+      [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+      """
+    And I pick "mlx-community/TinyQwen3-Tools-4bit" and send "What is the weather?"
+    Then the message shows a call to "get_weather" with the arguments {"city": "Paris"}
+    When I answer the call with '{"sky": "sunny"}'
+    Then the answer reads "It is sunny in Paris today."
+
+  Scenario: Tools that are not JSON are an error on the page, not a request
+    # spec: SRV-WEB-TOOLS
+    Given the chat page is open in a browser
+    When I offer the tools in Settings:
+      """
+      [{"type": "function"
+      """
+    And I type "What is the weather?" and press Enter
+    Then the page shows a tools error and sends nothing

@@ -138,6 +138,11 @@ def build_parser() -> Parser:
     p.add_argument("--hide-reasoning", action="store_true", help="show only the answer")
     p.add_argument("--no-stream", action="store_true", help="print the answer when done")
     p.add_argument("--verbose", action="store_true", help="print timings to stderr")
+    shaped = p.add_mutually_exclusive_group()
+    shaped.add_argument(
+        "--schema", metavar="FILE", help="answer with JSON valid against this JSON Schema file"
+    )
+    shaped.add_argument("--json-object", action="store_true", help="answer with a JSON object")
     _sampling_flags(p)
     _json_flag(p)
 

@@ -95,7 +95,7 @@ class Batch(SoloPath, PrefillPath):
         ident = self._next_id
         self._next_id += 1
         sequence = Sequence(
-            TokenPipeline(self.loaded, prompt, params, cached),
+            TokenPipeline(self.loaded, prompt, params, cached, processors),
             tokens,
             cache,
             rest,

@@ -59,28 +59,33 @@ class PrefillPath:
     _insert: Callable[..., None]
 
     def _prefill(self) -> list[StepResult]:
-        """Prefill the waiting prompts together and sample each one's first token."""
+        """Prefill the waiting prompts together and sample each one's first token.
+
+        Sequences with the same prompt (a request's ``n`` choices, or the same question
+        asked twice at once) are fed once; each samples its first token from those logits
+        with its own sampler and takes its own copy of the KV cache."""
         import mlx.core as mx
 
         idents, self._waiting = self._waiting, []
         # Those with more than a last token to feed come first (the two-pass feed needs it).
         order = sorted(idents, key=lambda i: len(self._sequences[i].rest) == 1)
-        sequences = [self._sequences[i] for i in order]
+        rows, fed = _shared_rows([self._sequences[i] for i in order])
+        sequences = [self._sequences[order[i]] for i in fed]
         rests = [s.rest for s in sequences]
         with mx.stream(self._generator.stream):
             if len(rests) * (max(map(len, rests)) - 1) <= self._one_pass_positions:
-                batch, logits, caches = self._feed_whole(sequences)
+                batch, logits, caches = self._feed_whole(sequences, rows)
             else:
                 batch, logits = self._feed_last_apart(sequences)
                 caches = None
             sampled = [
-                first_token(sequence, logits[row : row + 1])
-                for row, sequence in enumerate(sequences)
+                first_token(self._sequences[ident], logits[row : row + 1])
+                for ident, row in zip(order, rows, strict=True)
             ]
             firsts = [token for token, _ in sampled]
             mx.eval(firsts)
             if caches is None:
-                caches = [batch.extract_cache(row) for row in range(len(order))]
+                caches = [batch.extract_cache(row) for row in rows]
             mx.eval([[layer.state for layer in cache] for cache in caches])
         del batch, logits
 
@@ -118,10 +123,10 @@ class PrefillPath:
             prefill_step_size=PREFILL_CHUNK,
         )
 
-    def _feed_whole(self, sequences: list[Sequence]):
+    def _feed_whole(self, sequences: list[Sequence], rows: list[int]):
         """One pass over every sequence's rest, right-padded to the longest as mlx-lm's
         prompt batch pads them; the batch, each row's logits at its last real token, and
-        each row's KV cache.
+        a KV cache for each of ``rows`` (a row named twice gets two copies).
 
         mlx-lm then rolls every layer's whole KV buffer to turn the right padding into left
         padding (a gather over all rows and the buffer's 256 positions, a fifth of a short
@@ -149,7 +154,8 @@ class PrefillPath:
             return batch, logits, None
         starts = [layer.left_padding.tolist() for layer in batch.prompt_cache]
         caches = []
-        for row, pad in enumerate(padding):
+        for row in rows:
+            pad = padding[row]
             cache = []
             for layer, layer_starts in zip(batch.prompt_cache, starts, strict=True):
                 start, end = layer_starts[row], write_position(layer) - pad
@@ -182,3 +188,18 @@ class PrefillPath:
         assert batch is not None, "there is at least one sequence"
         last = mx.array([[s.rest[-1]] for s in sequences])
         return batch, self.loaded.model(last, cache=batch.prompt_cache)[:, -1, :]
+
+
+def _shared_rows(sequences: list[Sequence]) -> tuple[list[int], list[int]]:
+    """For each sequence, the row it is fed in; and which sequences are fed (one of each
+    group with the same prompt and the same cached prefix), in their order."""
+    rows: list[int] = []
+    fed: list[int] = []
+    seen: dict[tuple, int] = {}
+    for i, sequence in enumerate(sequences):
+        key = (len(sequence.rest), tuple(sequence.prompt_ids))
+        if key not in seen:
+            seen[key] = len(fed)
+            fed.append(i)
+        rows.append(seen[key])
+    return rows, fed

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlxk.engine.grammar import JSON_OPTIONS
 from mlxk.engine.model import LoadedModel
-from mlxk.engine.reasoning import detect_style
+from mlxk.engine.reasoning import THINK_CLOSE, detect_style
 from mlxk.engine.tools import ToolFormat
 from mlxk.errors import InvalidRequest
 
@@ -47,8 +48,23 @@ def closed_objects(schema: Any) -> Any:
     return closed
 
 
+def check_schema(schema: Any, param: str) -> None:
+    """Raise a 400 naming ``param`` if ``schema`` is not a JSON Schema (draft 2020-12)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    if not isinstance(schema, dict):
+        raise InvalidRequest("a JSON Schema is an object", param=param)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        raise InvalidRequest(f"not a valid JSON Schema: {error.message}", param=param) from None
+
+
 def _json_rule(schema: dict) -> str:
-    return "%json " + json.dumps(schema)
+    """A Lark rule for JSON valid against ``schema``, compact as the JSON-schema path's
+    (a weak model could otherwise fill its budget with white space)."""
+    return "%json " + json.dumps({**schema, "x-guidance": JSON_OPTIONS})
 
 
 def response_grammar(loaded: LoadedModel, schema: dict | None, prompt_text: str) -> Any:
@@ -60,7 +76,8 @@ def response_grammar(loaded: LoadedModel, schema: dict | None, prompt_text: str)
         channel, message = _token(loaded, "<|channel|>"), _token(loaded, "<|message|>")
         source = f'start: {channel} "final" {message} answer\nanswer: {rule}'
     elif style.kind == "think" and style.starts_in_reasoning:
-        source = f'start: "</think>" "\\n"? answer\nanswer: {rule}'
+        end = _token(loaded, THINK_CLOSE)
+        source = f'start: {end} "\\n"? answer\nanswer: {rule}'
     else:
         return loaded.grammars.json_schema(schema, "response_format")
     return loaded.grammars.lark(source, "response_format")

@@ -40,6 +40,7 @@ class GenerationParams:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     seed: int | None = None
+    choice: int = 0  # which of a request's n choices: each draws its own random stream
     stop: tuple[str, ...] = ()
     split_reasoning: bool = True
     logit_bias: tuple[tuple[int, float], ...] = ()
@@ -110,7 +111,12 @@ class TokenPipeline:
     """
 
     def __init__(
-        self, loaded: LoadedModel, prompt: Prompt, params: GenerationParams, cached_tokens: int = 0
+        self,
+        loaded: LoadedModel,
+        prompt: Prompt,
+        params: GenerationParams,
+        cached_tokens: int = 0,
+        processors: list | tuple = (),
     ):
         style = detect_style(set(loaded.special_tokens), prompt.text)
         if not params.split_reasoning:
@@ -126,6 +132,8 @@ class TokenPipeline:
         )
         self.tool_splitter = ToolCallSplitter(tools) if tools is not None else None
         self.logprobs = params.logprobs
+        # a grammar that closed the output early for want of tokens: a cut, not a stop
+        self._closers = [p for p in processors if hasattr(p, "cut_short")]
         self.stops = StopStringFilter(params.stop)
         self.detokenizer = loaded.tokenizer.detokenizer
         self.tokenizer = loaded.tokenizer
@@ -158,7 +166,8 @@ class TokenPipeline:
             prefill = max(self.first_token_at - self.started, 1e-9)
             self.prefill_tokens_per_s = (self.prompt_tokens - self.cached_tokens) / prefill
         if token in self.eos:
-            self.finish_reason = "stop"
+            cut = any(closer.cut_short for closer in self._closers)
+            self.finish_reason = "length" if cut else "stop"
             return []
         self.generated += 1
         self.detokenizer.add_token(token)
@@ -252,7 +261,7 @@ def stream(
     if prompt_cache is not None:
         to_feed, cached = prompt_cache.prepare(prompt.token_ids)
         extra["prompt_cache"] = prompt_cache.cache
-    pipeline = TokenPipeline(loaded, prompt, params, cached)
+    pipeline = TokenPipeline(loaded, prompt, params, cached, processors)
     tokens = generate_step(
         mx.array(to_feed),
         loaded.model,

@@ -25,6 +25,11 @@ from mlxk.errors import InvalidRequest
 # spaces and never close the object.
 JSON_OPTIONS: Any = {"whitespace_flexible": False}
 _CACHE_SIZE = 64
+# Closing before the token budget runs out (see GrammarProcessor): how many tokens to
+# spare, and how often to look how far the way out is.
+CLOSING_SLACK = 3
+CLOSING_WATCH = 24  # look every token once the budget is this near the way out
+CLOSING_EVERY = 8  # otherwise every this many tokens
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class Grammar:
 
     matcher: Any  # llguidance.LLMatcher in its start state
     vocab_size: int
+    closing: Any = None  # () -> the model's mlxk.engine.closing.ClosingTable
 
 
 class GrammarCompiler:
@@ -45,6 +51,7 @@ class GrammarCompiler:
         self._ll_tokenizer: Any = None
         self._compiled: OrderedDict[str, Grammar] = OrderedDict()
         self._lock = threading.Lock()  # routes compile on pool threads
+        self._closing: Any = None
 
     def _tokenizer(self) -> Any:
         if self._ll_tokenizer is None:
@@ -83,12 +90,22 @@ class GrammarCompiler:
         matcher = LLMatcher(tokenizer, grammar, log_level=0)
         if matcher.is_error():
             raise InvalidRequest(_explain(matcher.get_error()), param=param)
-        compiled = Grammar(matcher, self._vocab_size)
+        compiled = Grammar(matcher, self._vocab_size, self.closing_table)
         with self._lock:
             self._compiled[key] = compiled
             while len(self._compiled) > _CACHE_SIZE:
                 self._compiled.popitem(last=False)
         return compiled
+
+    def closing_table(self) -> Any:
+        """The model's :class:`~mlxk.engine.closing.ClosingTable`, made once."""
+        from mlxk.engine.closing import ClosingTable
+
+        with self._lock:
+            tokenizer = self._tokenizer()
+        if self._closing is None:
+            self._closing = ClosingTable(tokenizer, self._vocab_size)
+        return self._closing
 
 
 def _explain(error: str) -> str:
@@ -104,15 +121,30 @@ class GrammarProcessor:
     It reads the tokens the sequence has sampled from the context it is given (mlx-lm
     passes the prompt and the tokens so far), so it follows the sequence whatever path
     decodes it (the batch's prefill, the lone path, mlx-lm's generator).
+
+    With a token ``budget`` it also makes sure the output is complete before the budget
+    runs out, however weak the model: it keeps an estimate of the shortest way out of
+    the grammar (closing the open strings, objects and arrays, filling in required keys)
+    and, once that is nearly as long as what is left, forces that way out token by
+    token. :attr:`cut_short` then says so (the answer is reported as cut by its length).
     """
 
-    def __init__(self, grammar: Grammar):
+    def __init__(self, grammar: Grammar, budget: int | None = None):
         import numpy as np
+
+        from mlxk.engine.closing import LexState
 
         self.matcher = grammar.matcher.deep_copy()
         self.vocab_size = grammar.vocab_size
+        self.budget = budget if grammar.closing is not None else None
+        self._table: Any = grammar.closing  # called when first needed
+        self._state = LexState()
         self._known: int | None = None  # context length already accounted for
+        self._made = 0  # tokens consumed since the prompt
         self._bits = np.zeros(((self.vocab_size + 31) // 32,), dtype=np.int32)
+        self._way_out_length = 0
+        self._forcing: list[int] = []
+        self.cut_short = False
 
     def __call__(self, context: Any, logits: Any) -> Any:
         import mlx.core as mx
@@ -122,14 +154,57 @@ class GrammarProcessor:
         if self._known is None:
             self._known = length  # the prompt: nothing sampled yet
         elif length > self._known:
-            new = context[self._known :].tolist()
+            # Reading the last token waits for the step that samples it; queue this step's
+            # logits first, so the device computes them while the mask is made here.
+            mx.async_eval(logits)
+            new = [int(t) for t in context[self._known :].tolist()]
             self._known = length
-            self.matcher.consume_tokens([int(t) for t in new])
+            self._consume(new)
         # (a matcher in error, which the mask prevents, allows only the end of sequence)
-        self.matcher.unsafe_compute_mask_ptr(self._bits.ctypes.data, self._bits.nbytes)
-        allowed = np.unpackbits(self._bits.view(np.uint8), bitorder="little")
+        allowed = self._mask(self.matcher)
+        forced = self._closing() if self.budget is not None else None
+        if forced is not None:
+            allowed = np.zeros_like(allowed)
+            allowed[forced] = True
         width = logits.shape[-1]
-        allowed = allowed[:width].astype(np.bool_)
+        allowed = allowed[:width]
         if allowed.shape[0] < width:
             allowed = np.concatenate([allowed, np.zeros(width - allowed.shape[0], np.bool_)])
         return mx.where(mx.array(allowed), logits, -float("inf"))
+
+    def _consume(self, tokens: list[int]) -> None:
+        self._made += len(tokens)
+        self.matcher.consume_tokens(tokens)
+        if self.budget is not None:
+            if not callable(self._table) or self._made <= len(tokens):
+                self._table = self._table() if callable(self._table) else self._table
+            for token in tokens:
+                self._state = self._table.advance(self._state, token)
+
+    def _mask(self, matcher: Any) -> Any:
+        import numpy as np
+
+        matcher.unsafe_compute_mask_ptr(self._bits.ctypes.data, self._bits.nbytes)
+        bits = np.unpackbits(self._bits.view(np.uint8), bitorder="little")
+        return bits[: self.vocab_size].astype(np.bool_)
+
+    def _closing(self) -> int | None:
+        """The token to force now to finish within the budget, or None (not yet)."""
+        from mlxk.engine.closing import way_out
+
+        assert self.budget is not None
+        if self._forcing:
+            return self._forcing.pop(0)
+        left = self.budget - self._made
+        near = left <= self._way_out_length + CLOSING_WATCH
+        if not near and self._made % CLOSING_EVERY:
+            return None
+        if callable(self._table):
+            self._table = self._table()
+        path = way_out(self.matcher, self._table, self._state, left, self._mask)
+        self._way_out_length = len(path)
+        if not path or len(path) < left - CLOSING_SLACK:
+            return None
+        self.cut_short = True
+        self._forcing = path[1:]
+        return path[0]

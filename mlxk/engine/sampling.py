@@ -34,13 +34,14 @@ def make_sampling(params: GenerationParams) -> tuple[Callable[[Any], Any], list]
     if params.grammar is not None:
         from mlxk.engine.grammar import GrammarProcessor
 
-        processors.append(GrammarProcessor(params.grammar))  # last: masks what is left
+        processors.append(GrammarProcessor(params.grammar, params.max_tokens))  # last: masks
     return sampler, processors
 
 
 class SeededSampler:
     """mlx-lm's filters (top-p, min-p, top-k), then a categorical draw from this
-    sequence's own key: token *n* always uses the *n*-th split of ``seed``'s key."""
+    sequence's own key: token *n* always uses the *n*-th split of ``seed``'s key (of a
+    key split from it for a request's later choices, so they differ)."""
 
     def __init__(self, params: GenerationParams):
         import mlx.core as mx
@@ -48,6 +49,8 @@ class SeededSampler:
 
         assert params.seed is not None, "only for seeded requests"
         self._key = mx.random.key(params.seed)
+        if params.choice:  # choice 0 keeps the seed's own stream: n=1 is unchanged
+            self._key = mx.random.split(self._key, params.choice + 1)[params.choice]
         self._temperature = params.temperature
         self._filters: list[Callable[[Any], Any]] = []
         if 0 < params.top_p < 1.0:

@@ -38,6 +38,12 @@ class GenerationOptions(Protocol):
     @property
     def use_chat_template(self) -> bool: ...
 
+    @property
+    def json_schema(self) -> dict | None: ...
+
+    @property
+    def json_object(self) -> bool: ...
+
 
 if TYPE_CHECKING:
     from mlxk.engine.generate import Chunk
@@ -64,16 +70,23 @@ class Session:
             return chat_prompt(self.loaded, messages)
         return raw_prompt(self.loaded, "\n\n".join(m["content"] for m in messages))
 
-    def params(self, options: GenerationOptions, prompt_tokens: int) -> GenerationParams:
+    def params(self, options: GenerationOptions, prompt: Prompt) -> GenerationParams:
+        """The settings one answer runs with; a JSON answer gets its grammar."""
+        from mlxk.engine.constraints import response_grammar
+
+        grammar = None
+        if options.json_schema is not None or options.json_object:
+            grammar = response_grammar(self.loaded, options.json_schema, prompt.text)
         return GenerationParams(
             max_tokens=max_new_tokens(
-                prompt_tokens, self.loaded.context_length, options.max_tokens
+                len(prompt.token_ids), self.loaded.context_length, options.max_tokens
             ),
             temperature=options.temperature,
             top_p=options.top_p,
             repetition_penalty=options.repetition_penalty,
             seed=options.seed,
             stop=tuple(options.stop),
+            grammar=grammar,
         )
 
     def new_prompt_cache(self) -> PromptCache:
@@ -87,7 +100,7 @@ class Session:
         prompt_cache: Any = None,
     ) -> Completion:
         prompt = self.prompt_for(messages, options.use_chat_template)
-        params = self.params(options, len(prompt.token_ids))
+        params = self.params(options, prompt)
         return fold(stream(self.loaded, prompt, params, prompt_cache), on_chunk)
 
 

@@ -105,11 +105,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         message = first.get("msg", "invalid request")
         request_id = getattr(request.state, "request_id", None)
         top = (param or "").split(".")[0]
-        if top in UNSUPPORTED_FIELDS or (top == "n" and first.get("type") == "less_than_equal"):
-            unsupported = UnsupportedParameter(
-                f"'{top}' is not supported by mlxk" + (" (only n=1)" if top == "n" else ""),
-                param=top,
-            )
+        if top in UNSUPPORTED_FIELDS:
+            unsupported = UnsupportedParameter(f"'{top}' is not supported by mlxk", param=top)
             return error_response(unsupported, request_id)
         if param == "model" and first.get("type") == "string_pattern_mismatch":
             bad = InvalidModelName(

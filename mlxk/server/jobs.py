@@ -31,6 +31,7 @@ class GenerationRequest:
     prompt: str | None
     sampling: SamplingRequest
     default_fraction: float = 0.5  # of the context, when the request sets no max_tokens
+    n: int = 1  # choices: sequences sharing the prompt, decoded side by side
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,10 @@ class Refused:
 
 @dataclass(frozen=True)
 class Piece:
-    """One chunk of generated text (``mlxk.engine.generate.Chunk``)."""
+    """One chunk of generated text (``mlxk.engine.generate.Chunk``) of choice ``index``."""
 
     chunk: Any
+    index: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Pending:
     info: ModelInfo | None = None
     load_only: bool = False
     prepared: tuple | None = field(default=None)  # (loaded model, prompt) made off the worker
+    running: dict[int, int] = field(default_factory=dict)  # batch uid -> choice index
 
     def emit(self, *events: Event) -> None:
         self.loop.call_soon_threadsafe(_put_all, self.queue, events)

@@ -46,11 +46,12 @@ class Metrics:
             registry=self.registry,
         )
 
-    def finished(self, chunk: Chunk) -> None:
-        """A request's last chunk (``engine.generate.Chunk``): count it and its tokens."""
+    def finished(self, chunk: Chunk, choice: int = 0) -> None:
+        """A generation's last chunk (``engine.generate.Chunk``): count it and its tokens
+        (a request's later choices share its prompt: counted once)."""
         assert chunk.usage is not None and chunk.timings is not None, "a last chunk"
         self.completed += 1
-        self.prompt_tokens += chunk.usage.prompt_tokens
+        self.prompt_tokens += chunk.usage.prompt_tokens if choice == 0 else 0
         self.completion_tokens += chunk.usage.completion_tokens
         self._ttft.observe(chunk.timings.time_to_first_token_s)
         self._decode.observe(chunk.timings.decode_tokens_per_s)

@@ -11,6 +11,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from mlxk.engine.constraints import check_schema
 from mlxk.engine.request import SamplingRequest
 from mlxk.errors import InvalidRequest
 from mlxk.server import schemas as api
@@ -32,7 +33,7 @@ def sampling_of(body: api.SamplingFields, max_tokens: int | None, split: bool) -
         json_object = True
     elif isinstance(form, api.ResponseFormatJsonSchema):
         json_schema = form.json_schema.json_schema or {}
-        _check_schema(json_schema, "response_format.json_schema.schema")
+        check_schema(json_schema, "response_format.json_schema.schema")
     return SamplingRequest(
         max_tokens=max_tokens,
         temperature=body.temperature,
@@ -57,7 +58,7 @@ def chat_sampling(body: api.ChatCompletionRequest) -> SamplingRequest:
     for i, tool in enumerate(tools):
         parameters = tool["function"].get("parameters")
         if parameters is not None:
-            _check_schema(parameters, f"tools[{i}].function.parameters")
+            check_schema(parameters, f"tools[{i}].function.parameters")
     names = [t["function"]["name"] for t in tools]
     if len(set(names)) != len(names):
         raise InvalidRequest("two tools have the same name", param="tools")
@@ -82,18 +83,6 @@ def chat_sampling(body: api.ChatCompletionRequest) -> SamplingRequest:
         tool_choice=choice,
         parallel_tool_calls=body.parallel_tool_calls is not False,
     )
-
-
-def _check_schema(schema: Any, param: str) -> None:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    if not isinstance(schema, dict):
-        raise InvalidRequest("a JSON Schema is an object", param=param)
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as error:
-        raise InvalidRequest(f"not a valid JSON Schema: {error.message}", param=param) from None
 
 
 def chat_messages(body: api.ChatCompletionRequest) -> list[dict]:

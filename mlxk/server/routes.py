@@ -16,14 +16,15 @@ from mlxk import __version__
 from mlxk.cache.info import describe
 from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN, resolve
 from mlxk.cache.scan import scan
-from mlxk.engine.generate import Chunk
 from mlxk.engine.reasoning import ANSWER_AFTER_REASONING, REASONING_HEADER
-from mlxk.errors import ModelNotFound
+from mlxk.errors import InvalidRequest, ModelNotFound
 from mlxk.server import schemas as api
-from mlxk.server.jobs import GenerationRequest, Job
+from mlxk.server.jobs import GenerationRequest, Job, Prepared
 from mlxk.server.manager import ModelManager
 from mlxk.server.requests import chat_messages, chat_sampling, sampling_of
 from mlxk.server.sse import (
+    Folded,
+    Stream,
     chat_events,
     chat_logprob,
     collect,
@@ -79,26 +80,56 @@ def _cancel_on_hang_up(request: Request, job: Job):
         task.cancel()
 
 
-def _answer(
-    ident: str,
-    kind: str,
-    created: int,
-    model: str,
-    content: dict,
-    final: Chunk,
-    logprobs: dict | None = None,
-) -> dict:
-    """A whole answer in OpenAI's shape: one choice with ``content``, usage and timings."""
-    choice = {"index": 0, **content, "finish_reason": final.finish_reason, "logprobs": logprobs}
+def _answer(ident: str, kind: str, created: int, model: str, choices: list[dict]) -> dict:
+    """A whole answer in OpenAI's shape: each choice (content, finish reason, logprobs),
+    with usage over all of them and the timings of the last.
+
+    ``choices`` are (content fields, folded answer, logprobs) as dicts with those keys."""
+    finals = [c["folded"].final for c in choices]
     return {
         "id": ident,
         "object": kind,
         "created": created,
         "model": model,
-        "choices": [choice],
-        "usage": usage_of(final.usage),
-        "timings": timings_of(final),
+        "choices": [
+            {
+                "index": i,
+                **c["content"],
+                "finish_reason": c["folded"].final.finish_reason,
+                "logprobs": c["logprobs"],
+            }
+            for i, c in enumerate(choices)
+        ],
+        "usage": usage_of(*(f.usage for f in finals)),
+        "timings": timings_of(finals[-1]),
     }
+
+
+def _chat_choice(folded: Folded, mode: str, logprobs: bool) -> dict:
+    """One chat choice: its message (reasoning as ``mode`` says, tool calls) and logprobs."""
+    answer, reasoning = folded.answer, folded.reasoning
+    message: dict = {"role": "assistant", "content": answer}
+    if reasoning and mode == "separate":
+        message.update(reasoning=reasoning, reasoning_content=reasoning)
+    elif reasoning and mode == "inline":
+        message["content"] = REASONING_HEADER + reasoning + ANSWER_AFTER_REASONING + answer
+    if folded.tool_calls:
+        message["tool_calls"] = [tool_call_of(call) for call in folded.tool_calls]
+        message["content"] = message["content"] or None
+    scored = {"content": [chat_logprob(e) for e in folded.logprobs]} if logprobs else None
+    return {"content": {"message": message}, "folded": folded, "logprobs": scored}
+
+
+def _choices(body: api.SamplingFields, manager: ModelManager) -> int:
+    """How many choices a request asks for: no more than the batch can decode at once."""
+    n = body.n or 1
+    if n > manager.max_concurrency:
+        raise InvalidRequest(
+            f"n is {n}, more than this server decodes at once"
+            f" (--max-concurrency {manager.max_concurrency})",
+            param="n",
+        )
+    return n
 
 
 def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
@@ -180,72 +211,60 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
     async def chat_completions(body: api.ChatCompletionRequest, request: Request):
         await manager.check_model(body.model)
         sampling = chat_sampling(body)
+        n = _choices(body, manager)
         mode = body.reasoning_format or settings.reasoning_format
-        job = await manager.start(
-            GenerationRequest(body.model, chat_messages(body), None, sampling)
-        )
+        generation = GenerationRequest(body.model, chat_messages(body), None, sampling, n=n)
+        job = await manager.start(generation)
+        scored = sampling.logprobs is not None
         with _cancel_on_hang_up(request, job):
             prepared = await first(job)
             ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
             if body.stream:
-                include_usage = bool(body.stream_options and body.stream_options.include_usage)
-                events = chat_events(
-                    job,
-                    prepared.model,
-                    ident,
-                    created,
-                    mode,
-                    include_usage,
-                    settings.keepalive_seconds,
-                    sampling.logprobs is not None,
-                )
-                return streaming(events, job)
-            folded = await collect(job)
-        answer, reasoning, final = folded.answer, folded.reasoning, folded.final
-        message: dict = {"role": "assistant", "content": answer}
-        if reasoning and mode == "separate":
-            message.update(reasoning=reasoning, reasoning_content=reasoning)
-        elif reasoning and mode == "inline":
-            message["content"] = REASONING_HEADER + reasoning + ANSWER_AFTER_REASONING + answer
-        if folded.tool_calls:
-            message["tool_calls"] = [tool_call_of(call) for call in folded.tool_calls]
-            message["content"] = message["content"] or None
-        logprobs = None
-        if sampling.logprobs is not None:
-            logprobs = {"content": [chat_logprob(entry) for entry in folded.logprobs]}
-        choice = {"message": message}
-        return _answer(ident, "chat.completion", created, prepared.model, choice, final, logprobs)
+                stream = _stream(job, ident, "chat.completion.chunk", created, prepared, body, n)
+                return streaming(chat_events(stream, mode, scored), job)
+            folded = await collect(job, n)
+        choices = [_chat_choice(f, mode, scored) for f in folded]
+        return _answer(ident, "chat.completion", created, prepared.model, choices)
 
     @router.post("/v1/completions", response_model=api.Completion, responses={**ERRORS, **STREAMED})
     async def completions(body: api.CompletionRequest, request: Request):
         prompt = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
         await manager.check_model(body.model)
         sampling = sampling_of(body, body.max_tokens, split=False)
+        n = _choices(body, manager)
         if body.logprobs is not None:
             sampling = replace(sampling, logprobs=body.logprobs)
-        job = await manager.start(GenerationRequest(body.model, None, prompt, sampling))
+        job = await manager.start(GenerationRequest(body.model, None, prompt, sampling, n=n))
+        scored = sampling.logprobs is not None
         with _cancel_on_hang_up(request, job):
             prepared = await first(job)
             ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
             if body.stream:
-                include_usage = bool(body.stream_options and body.stream_options.include_usage)
-                events = completion_events(
-                    job,
-                    prepared.model,
-                    ident,
-                    created,
-                    include_usage,
-                    settings.keepalive_seconds,
-                    sampling.logprobs is not None,
-                )
-                return streaming(events, job)
-            folded = await collect(job)
-        logprobs = None
-        if sampling.logprobs is not None:
-            logprobs = completion_logprobs(folded.logprobs)
-        content = {"text": folded.answer}
-        return _answer(
-            ident, "text_completion", created, prepared.model, content, folded.final, logprobs
+                stream = _stream(job, ident, "text_completion", created, prepared, body, n)
+                return streaming(completion_events(stream, scored), job)
+            folded = await collect(job, n)
+        choices = [
+            {
+                "content": {"text": f.answer},
+                "folded": f,
+                "logprobs": completion_logprobs(f.logprobs) if scored else None,
+            }
+            for f in folded
+        ]
+        return _answer(ident, "text_completion", created, prepared.model, choices)
+
+    def _stream(
+        job: Job,
+        ident: str,
+        kind: str,
+        created: int,
+        prepared: Prepared,
+        body: api.SamplingFields,
+        n: int,
+    ) -> Stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return Stream(
+            job, ident, kind, created, prepared.model, include_usage, settings.keepalive_seconds, n
         )
 
     return router

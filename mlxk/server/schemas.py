@@ -173,7 +173,7 @@ class SamplingFields(OffFields):
     stop: str | list[str] | None = None
     stream: Bool = False
     stream_options: StreamOptions | None = None
-    n: Int | None = Field(default=None, ge=1, le=1)
+    n: Int | None = Field(default=None, ge=1, le=128)
     user: str | None = None
     response_format: ResponseFormat | None = None
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = Field(

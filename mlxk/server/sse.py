@@ -38,13 +38,17 @@ def timings_of(chunk: Chunk) -> dict:
     }
 
 
-def usage_of(counts: Usage | None) -> dict:
-    assert counts is not None, "only a last chunk has usage"
+def usage_of(*counts: Usage | None) -> dict:
+    """A response's usage, from each choice's: the prompt once, every choice's tokens."""
+    assert counts and all(c is not None for c in counts), "only a last chunk has usage"
+    first = counts[0]
+    assert first is not None
+    completion = sum(c.completion_tokens for c in counts if c is not None)
     return {
-        "prompt_tokens": counts.prompt_tokens,
-        "completion_tokens": counts.completion_tokens,
-        "total_tokens": counts.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": counts.cached_tokens},
+        "prompt_tokens": first.prompt_tokens,
+        "completion_tokens": completion,
+        "total_tokens": first.prompt_tokens + completion,
+        "prompt_tokens_details": {"cached_tokens": first.cached_tokens},
     }
 
 
@@ -105,30 +109,33 @@ def completion_logprobs(entries: list[TokenLogprob], offset: int = 0) -> dict:
     }
 
 
-async def collect(job: Job) -> Folded:
-    """Fold a job's pieces into one answer."""
-    texts: dict[str, list[str]] = {"answer": [], REASONING: []}
-    calls: list[ToolCall] = []
-    logprobs: list[TokenLogprob] = []
-    final = None
+async def collect(job: Job, n: int = 1) -> list[Folded]:
+    """Fold a job's pieces into one answer per choice."""
+    texts: list[dict[str, list[str]]] = [{"answer": [], REASONING: []} for _ in range(n)]
+    calls: list[list[ToolCall]] = [[] for _ in range(n)]
+    logprobs: list[list[TokenLogprob]] = [[] for _ in range(n)]
+    finals: list[Chunk | None] = [None] * n
     while True:
         event = await job.next()
         if isinstance(event, Ended):
-            if final is None:  # cancelled: its client left, or the server is stopping
+            if None in finals:  # cancelled: its client left, or the server is stopping
                 raise Interrupted("the generation ended before its answer was complete")
             break
         if isinstance(event, Failed):
             raise event.error
         assert isinstance(event, Piece), event
-        chunk = event.chunk
-        texts[chunk.channel].append(chunk.text)
-        calls += chunk.tool_calls
-        logprobs += chunk.logprobs
+        chunk, i = event.chunk, event.index
+        texts[i][chunk.channel].append(chunk.text)
+        calls[i] += chunk.tool_calls
+        logprobs[i] += chunk.logprobs
         if chunk.finish_reason is not None:
-            final = chunk
-    assert final is not None, "a job that ended without error has a last chunk"
-    reasoning = "".join(texts[REASONING]) or None
-    return Folded("".join(texts["answer"]), reasoning, final, calls, logprobs)
+            finals[i] = chunk
+    folded = []
+    for i, final in enumerate(finals):
+        assert final is not None, "a job that ended without error has a last chunk"
+        reasoning = "".join(texts[i][REASONING]) or None
+        folded.append(Folded("".join(texts[i]["answer"]), reasoning, final, calls[i], logprobs[i]))
+    return folded
 
 
 def _sse(payload: Any) -> str:
@@ -161,7 +168,8 @@ def streaming(events: AsyncIterator[str], job: Job) -> StreamingResponse:
 
 
 async def _chunks(job: Job, keepalive: float):
-    """Yield chunks, or None when nothing came for ``keepalive`` seconds (prefill)."""
+    """Yield pieces (a choice's chunk), or None when nothing came for ``keepalive``
+    seconds (prefill)."""
     while True:
         try:
             event = await job.next(timeout=keepalive)
@@ -173,11 +181,12 @@ async def _chunks(job: Job, keepalive: float):
         if isinstance(event, Failed):
             raise event.error
         if isinstance(event, Piece):
-            yield event.chunk
+            yield event
 
 
-class _Stream:
-    """The shared shape of both SSE streams: one choice, then finish, usage and [DONE]."""
+class Stream:
+    """The shared shape of both SSE streams: each choice's deltas as they come, then each
+    one's finish, the usage and ``[DONE]``."""
 
     def __init__(
         self,
@@ -188,9 +197,11 @@ class _Stream:
         model: str,
         include_usage: bool,
         keepalive: float,
+        n: int = 1,
     ):
         self.job, self.ident, self.object, self.created = job, ident, object_name, created
         self.model, self.include_usage, self.keepalive = model, include_usage, keepalive
+        self.n = n
 
     def event(
         self, choice: dict | None, usage: dict | None = None, timings: dict | None = None
@@ -208,18 +219,20 @@ class _Stream:
             payload["timings"] = timings
         return _sse(payload)
 
-    async def run(self, body: Callable, choice: Any):
-        """``body(item)`` yields the choice payloads of one chunk; ``choice`` wraps them."""
-        final = None
+    async def run(self, body: Callable, choice: Callable) -> AsyncIterator[str]:
+        """``body(chunk, index)`` yields the payloads of a choice's chunk;
+        ``choice(payload, finish, index)`` wraps one in a choice."""
+        finals: list[Chunk | None] = [None] * self.n
         try:
             ready: list[str] = []  # events of chunks that arrived together: one write
             async for item in _chunks(self.job, self.keepalive):
                 if item is None:
                     yield ": keep-alive\n\n"
                     continue
-                if item.finish_reason is not None:
-                    final = item
-                ready.extend(self.event(choice(part, None)) for part in body(item))
+                chunk, index = item.chunk, item.index
+                if chunk.finish_reason is not None:
+                    finals[index] = chunk
+                ready.extend(self.event(choice(p, None, index)) for p in body(chunk, index))
                 if ready and self.job.queue.empty():
                     yield "".join(ready)
                     ready.clear()
@@ -229,89 +242,75 @@ class _Stream:
             yield _error_event(error)
             yield "data: [DONE]\n\n"
             return
-        reason = final.finish_reason if final else "stop"
-        yield self.event(choice(None, reason), timings=timings_of(final) if final else None)
-        if self.include_usage and final is not None:
-            yield self.event(None, usage=usage_of(final.usage))
+        for index, final in enumerate(finals):
+            reason = final.finish_reason if final else "stop"
+            timings = timings_of(final) if final and index == self.n - 1 else None
+            yield self.event(choice(None, reason, index), timings=timings)
+        if self.include_usage and None not in finals:
+            yield self.event(None, usage=usage_of(*(f.usage for f in finals if f)))
         yield "data: [DONE]\n\n"
 
 
-async def chat_events(
-    job: Job,
-    model: Any,
-    ident: str,
-    created: int,
-    mode: str,
-    include_usage: bool,
-    keepalive: float,
-    logprobs: bool = False,
-) -> AsyncIterator[str]:
-    stream = _Stream(job, ident, "chat.completion.chunk", created, model, include_usage, keepalive)
-    section = None
-    calls = 0
+async def chat_events(stream: Stream, mode: str, logprobs: bool = False) -> AsyncIterator[str]:
+    """A chat completion's chunks: reasoning as ``mode`` says, tool calls name first."""
+    sections: dict[int, str | None] = {}
+    calls: dict[int, int] = {}
 
-    def body(item: Any):
-        nonlocal section, calls
+    def body(item: Any, index: int):
         scored = [chat_logprob(e) for e in item.logprobs] if logprobs else []
         if item.text and not (item.channel == REASONING and mode == "hidden"):
             if item.channel == REASONING and mode != "inline":
                 yield {"reasoning": item.text, "reasoning_content": item.text}, scored
             else:
-                prefix = ""
+                section, prefix = sections.get(index), ""
                 if mode == "inline" and item.channel != section:
                     prefix = (
                         REASONING_HEADER
                         if item.channel == REASONING
                         else (ANSWER_AFTER_REASONING if section == REASONING else "")
                     )
-                section = item.channel
+                sections[index] = item.channel
                 yield {"content": prefix + item.text}, scored
             scored = []
         for call in item.tool_calls:  # its name first, then its arguments
-            head = tool_call_of(call, calls)
+            at = calls.get(index, 0)
+            head = tool_call_of(call, at)
             head["function"] = {"name": call.name, "arguments": ""}
             yield {"tool_calls": [head]}, []
-            yield {"tool_calls": [{"index": calls, "function": {"arguments": call.arguments}}]}, []
-            calls += 1
+            yield {"tool_calls": [{"index": at, "function": {"arguments": call.arguments}}]}, []
+            calls[index] = at + 1
         if scored:
             yield {}, scored
 
-    def choice(part: tuple | None, finish: str | None):
+    def choice(part: tuple | None, finish: str | None, index: int):
         delta, scored = part if part is not None else ({}, [])
         return {
-            "index": 0,
+            "index": index,
             "delta": delta,
             "finish_reason": finish,
             "logprobs": {"content": scored} if scored else None,
         }
 
-    yield stream.event(choice(({"role": "assistant", "content": ""}, []), None))
+    for index in range(stream.n):
+        yield stream.event(choice(({"role": "assistant", "content": ""}, []), None, index))
     async for event in stream.run(body, choice):
         yield event
 
 
-async def completion_events(
-    job: Job,
-    model: Any,
-    ident: str,
-    created: int,
-    include_usage: bool,
-    keepalive: float,
-    logprobs: bool = False,
-) -> AsyncIterator[str]:
-    stream = _Stream(job, ident, "text_completion", created, model, include_usage, keepalive)
-    offset = 0
+async def completion_events(stream: Stream, logprobs: bool = False) -> AsyncIterator[str]:
+    """A text completion's chunks (with the legacy logprobs shape when asked)."""
+    offsets: dict[int, int] = {}
 
-    def body(item: Any):
-        nonlocal offset
+    def body(item: Any, index: int):
         if item.text or (logprobs and item.logprobs):
+            offset = offsets.get(index, 0)
             scored = completion_logprobs(list(item.logprobs), offset) if logprobs else None
-            offset += sum(len(e.token) for e in item.logprobs)
+            offsets[index] = offset + sum(len(e.token) for e in item.logprobs)
             yield item.text, scored
 
-    def choice(part: tuple | None, finish: str | None):
+    def choice(part: tuple | None, finish: str | None, index: int):
         text, scored = part if part is not None else ("", None)
-        return {"index": 0, "text": text, "finish_reason": finish, "logprobs": scored}
+        return {"index": index, "text": text, "finish_reason": finish, "logprobs": scored}
 
     async for event in stream.run(body, choice):
         yield event

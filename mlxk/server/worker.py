@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mlxk.errors import InternalError, MlxkError, ServerBusy
@@ -56,7 +57,7 @@ class Worker:
         self.max_concurrency = max_concurrency
         self.batch_window = batch_window
         self.default_max_tokens = default_max_tokens
-        self.active: dict[int, Pending] = {}
+        self.active: dict[int, Pending] = {}  # batch uid -> its job (n uids for n choices)
 
     def run(self) -> None:
         try:
@@ -95,9 +96,11 @@ class Worker:
     def _end_all(self, error: MlxkError | None, *, pending: bool = True) -> None:
         """End running (and queued) requests: with ``error``, or quietly when None."""
         batch = self.slot.batch
-        for uid, job in self.active.items():
-            if batch is not None:
+        if batch is not None:
+            for uid in self.active:
                 batch.cancel(uid)
+        for job in {id(job): job for job in self.active.values()}.values():
+            job.running.clear()
             job.emit(Failed(error) if error else END)
         self.active.clear()
         self._timer.reset()
@@ -112,19 +115,24 @@ class Worker:
             if job.cancelled.is_set():
                 self.slot.batch.cancel(uid)
                 del self.active[uid]
-                job.emit(END)
+                job.running.pop(uid, None)
+                if not job.running:
+                    job.emit(END)
         with self.shared.cv:
             for job in [j for j in self.shared.pending if j.cancelled.is_set()]:
                 self.shared.pending.remove(job)
                 job.emit(END)
 
     def _admit(self) -> bool:
-        """Start pending requests while the batch has room; False if one waits for a swap."""
+        """Start pending requests while the batch has room; False if one waits for a swap
+        (or for room for all its choices)."""
         while len(self.active) < self.max_concurrency:
             with self.shared.cv:
                 if not self.shared.pending:
                     return True
                 job = self.shared.pending[0]
+            if self.active and len(self.active) + job.request.n > self.max_concurrency:
+                return False
             try:
                 if job.info is None:
                     job.info = self.slot.resolve(job.request.model)
@@ -187,6 +195,7 @@ class Worker:
         job.emit(Refused(_as_mlxk(error, job.request.model)))
 
     def _add(self, job: Pending) -> None:
+        """Admit a job's sequences (one per choice, each its own random stream)."""
         from mlxk.engine.request import generation_params, prompt_for
 
         loaded, request = self.slot.loaded, job.request
@@ -201,11 +210,16 @@ class Worker:
                 default_max_tokens=self.default_max_tokens,
                 default_fraction=request.default_fraction,
             )
-            uid = self.slot.batch.add(prompt, params)
+            for index in range(request.n):
+                uid = self.slot.batch.add(prompt, replace(params, choice=index))
+                job.running[uid] = index
         except Exception as error:  # noqa: BLE001 - this request fails, the batch goes on
+            for uid in job.running:
+                self.slot.batch.cancel(uid)
+            job.running.clear()
             self._refuse(job, error)
             return
-        self.active[uid] = job
+        self.active.update(dict.fromkeys(job.running, job))
         name = self.slot.name or job.request.model
         job.emit(Ready(Prepared(name, len(prompt.token_ids), params.max_tokens)))
 
@@ -227,14 +241,16 @@ class Worker:
             job = self.active.get(result.uid)
             if job is None:
                 continue
-            events: list[Event] = [Piece(chunk) for chunk in result.chunks]
+            index = job.running[result.uid]
+            events: list[Event] = [Piece(chunk, index) for chunk in result.chunks]
             self.metrics.generated_tokens += 1  # a step decodes one token per sequence
             for chunk in result.chunks:
                 if chunk.finish_reason is not None:
-                    self.metrics.finished(chunk)
+                    self.metrics.finished(chunk, index)
             if result.done:
-                del self.active[result.uid]
-                events.append(END)
+                del self.active[result.uid], job.running[result.uid]
+                if not job.running:
+                    events.append(END)
             deliveries.setdefault(job.loop, []).append((job.queue, events))
         # One wake-up of the event loop per step, not one per token: on a CPU, each is a
         # thread switch on a core the BLAS threads share.

@@ -2,7 +2,8 @@
 
 ``build_cache(hub)`` lays them all into ``hub``, for the tests.
 Every healthy model is real: ``mlx_lm.load`` loads it and greedy decoding prints the
-script in :mod:`mlxk.engine.scripted.catalogue`.
+script in :mod:`mlxk.engine.scripted.catalogue`, except one with random weights
+(:mod:`mlxk.testing.synthetic`), for what must hold whatever a model says.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from mlxk.cache.layout import WrittenRepo, lfs_pointer, write_repo
 from mlxk.engine.scripted.models import Quant, build_files, mxfp4_supported
 from mlxk.engine.scripted.repo import mlx_model_files, readme
+from mlxk.testing.synthetic import synthetic_files
 
 Q4 = Quant(bits=4, group_size=64)
 Q8 = Quant(bits=8, group_size=64)
@@ -103,6 +105,8 @@ HEALTHY: dict[str, Builder] = {
     "mlx-community/TinyLlama3-Tools": lambda: mlx_model_files("llama3-tools"),
     "mlx-community/TinyMistral-Tools": lambda: mlx_model_files("mistral-tools"),
     "mlx-community/tiny-gpt-oss-tools": lambda: mlx_model_files("harmony-tools"),
+    # Random weights that never end by themselves: the worst case for structured output.
+    "mlx-community/Tiny-Random-Llama": lambda: synthetic_files("tiny"),
     "mlx-community/TinyLlama-Chat-ctx64": _small_context_model,
     "mlx-community/TinyLlama-Base-ctx64": lambda: _small_context_model("llama-base"),
     # A private repo: MLX only by its README front matter (mlx-knife issue #31).

@@ -14,7 +14,7 @@ from mlxk.cli.answers import (
     usage_of,
     verbose_line,
 )
-from mlxk.errors import UsageError
+from mlxk.errors import InvalidRequest, UsageError
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -37,6 +37,8 @@ class RunOptions:
     hide_reasoning: bool = False
     stream: bool = True
     verbose: bool = False
+    json_schema: dict | None = None  # --schema: the answer is JSON valid against it
+    json_object: bool = False  # --json-object
 
 
 def options_from_args(args: Namespace, prompt: str) -> RunOptions:
@@ -61,7 +63,29 @@ def options_from_args(args: Namespace, prompt: str) -> RunOptions:
         hide_reasoning=args.hide_reasoning,
         stream=not (args.no_stream or args.json),
         verbose=args.verbose,
+        json_schema=_schema(args.schema) if getattr(args, "schema", None) else None,
+        json_object=getattr(args, "json_object", False),
     )
+
+
+def _schema(path: str) -> dict:
+    """The JSON Schema in the file ``--schema`` names, checked."""
+    import json
+    from pathlib import Path
+
+    from mlxk.engine.constraints import check_schema
+
+    try:
+        schema = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"--schema: cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise UsageError(f"--schema: {path} is not JSON: {error}") from None
+    try:
+        check_schema(schema, "--schema")
+    except InvalidRequest as error:
+        raise UsageError(f"--schema: {path}: {error.message}") from None
+    return schema
 
 
 def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
@@ -92,11 +116,17 @@ def run_once(
     with session_for(info.name, info.path) as session:
         messages = session.messages(options.prompt, system=options.system)
         printer = StreamPrinter(sink, options.hide_reasoning) if options.stream else None
-        completion = session.generate(
-            messages,
-            options,
-            on_chunk=printer.write if printer and not sink.json_mode else None,
-        )
+        try:
+            completion = session.generate(
+                messages,
+                options,
+                on_chunk=printer.write if printer and not sink.json_mode else None,
+            )
+        except InvalidRequest as error:
+            if error.param != "response_format":
+                raise
+            flag = "--schema" if options.json_schema is not None else "--json-object"
+            raise UsageError(f"{flag}: {error.message}") from None
         if printer and not sink.json_mode:
             printer.close()
         data: dict[str, Any] = {

@@ -258,6 +258,10 @@
         pending = text;
         if (!details.hidden && text) summary.textContent = "Reasoning";
       },
+      toolCalls(calls, onResults) {
+        answer.after(toolCallsView(calls, onResults));
+        scrollToEnd();
+      },
       done(note) {
         finish("done", note);
       },
@@ -272,6 +276,58 @@
         finish("error");
       },
     };
+  }
+
+  // A model's tool calls, each its name and arguments, with a box for what it returned.
+  function toolCallsView(calls, onResults) {
+    const box = document.createElement("div");
+    box.className = "tool-calls";
+    const results = calls.map((call) => {
+      const item = document.createElement("div");
+      item.className = "tool-call";
+      const name = document.createElement("span");
+      name.className = "tool-name";
+      name.textContent = `${call.function.name}()`;
+      const args = document.createElement("pre");
+      args.className = "tool-arguments";
+      try {
+        args.textContent = JSON.stringify(JSON.parse(call.function.arguments), null, 2);
+      } catch (_) {
+        args.textContent = call.function.arguments;
+      }
+      const result = document.createElement("textarea");
+      result.rows = 1;
+      result.className = "tool-result";
+      result.setAttribute("aria-label", `What ${call.function.name} returned`);
+      result.placeholder = `What ${call.function.name} returned`;
+      item.append(name, args, result);
+      box.append(item);
+      return result;
+    });
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "send-results";
+    button.textContent = calls.length > 1 ? "Send the results" : "Send the result";
+    button.addEventListener("click", () => {
+      if (state.controller) return;
+      button.disabled = true;
+      results.forEach((r) => (r.disabled = true));
+      onResults(results.map((r) => r.value));
+    });
+    box.append(button);
+    return box;
+  }
+
+  function tools() {
+    const text = $("tools").value.trim();
+    if (!text) return null;
+    let parsed;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new Error(`Tools (in Settings) are not valid JSON: ${error.message}`);
+    }
+    return Array.isArray(parsed) ? parsed : [parsed];
   }
 
   function setBusy(busy) {
@@ -290,6 +346,8 @@
     if (temperature !== "") body.temperature = Number(temperature);
     const maxTokens = $("max-tokens").value.trim();
     if (maxTokens !== "") body.max_tokens = Number(maxTokens);
+    const offered = tools();
+    if (offered) body.tools = offered;
     return body;
   }
 
@@ -303,6 +361,7 @@
     return parts.join(" · ");
   }
 
+  // Send a message (text), or, with none, go on after the tool results now in the history.
   async function send(text) {
     const model = $("model").value;
     if (!model) {
@@ -310,21 +369,31 @@
       return;
     }
     hideError();
-    state.history.push({ role: "user", content: text });
-    addUserMessage(text);
+    let body;
+    if (text !== null) state.history.push({ role: "user", content: text });
+    try {
+      body = JSON.stringify(requestBody(model));
+    } catch (error) {
+      if (text !== null) state.history.pop();
+      showError(error.message);
+      if (text !== null && !$("prompt").value) $("prompt").value = text;
+      return;
+    }
+    if (text !== null) addUserMessage(text);
     const view = addAssistantMessage(model);
     const controller = new AbortController();
     state.controller = controller;
     setBusy(true);
     let answer = "";
     let reasoning = "";
+    const calls = [];
     let finish = null;
     let usage = null;
     let timings = null;
     try {
       const response = await api("/v1/chat/completions", {
         method: "POST",
-        body: JSON.stringify(requestBody(model)),
+        body,
         signal: controller.signal,
       });
       if (!response.ok) throw await apiError(response);
@@ -343,10 +412,23 @@
           answer += delta.content;
           view.answer(answer);
         }
+        for (const part of delta.tool_calls || []) {
+          const call = (calls[part.index] ||= {
+            id: "",
+            type: "function",
+            function: { name: "", arguments: "" },
+          });
+          if (part.id) call.id = part.id;
+          if (part.function && part.function.name) call.function.name += part.function.name;
+          if (part.function && part.function.arguments) {
+            call.function.arguments += part.function.arguments;
+          }
+        }
         if (choice && choice.finish_reason) finish = choice.finish_reason;
         if (chunk.usage) usage = chunk.usage;
         if (chunk.timings) timings = chunk.timings;
       }
+      if (calls.length) view.toolCalls(calls, (results) => answerCalls(calls, results));
       view.done(summarize(finish, usage, timings));
     } catch (error) {
       if (error.name === "AbortError") {
@@ -356,9 +438,11 @@
         showError(error.message);
       }
     } finally {
-      if (answer || reasoning) {
+      if (calls.length) {
+        state.history.push({ role: "assistant", content: answer || null, tool_calls: calls });
+      } else if (answer || reasoning) {
         state.history.push({ role: "assistant", content: answer });
-      } else {
+      } else if (text !== null) {
         state.history.pop();
         if (!$("prompt").value) $("prompt").value = text;
       }
@@ -366,6 +450,13 @@
       setBusy(false);
       $("prompt").focus();
     }
+  }
+
+  function answerCalls(calls, results) {
+    calls.forEach((call, i) => {
+      state.history.push({ role: "tool", tool_call_id: call.id, content: results[i] });
+    });
+    send(null);
   }
 
   function stop() {

@@ -1,0 +1,119 @@
+"""Finishing a constrained output before its token budget runs out.
+
+A grammar's mask keeps every token valid, but a weak model (or a strong one given few
+tokens) can stay inside a string or an open array until ``max_tokens`` cuts the JSON
+off. :func:`way_out` finds a short way from the matcher's state to a complete output:
+at each step, of the tokens the grammar allows, the one that closes most, scored by a
+JSON lexer on the first thing its bytes do (end a string, close a bracket, or, when no
+closing is allowed yet, a comma), else plain text; the shortest token first, then the
+lowest id (in byte-level vocabularies, punctuation and digits before letters, which is
+what patterns tend to wait for: ``@``, ``.``, ``-``). The grammar processor forces
+that way out once it is about as long as what is left of the budget.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+END_STRING = 3.0  # a quote that ends the string it is in
+CLOSE = 2.0  # } or ]
+NEXT = 0.5  # , (moves on to a required key, an array's next required item)
+OPEN = -2.0  # { or [
+START_STRING = -1.0  # a quote that opens a string
+SPACE = -3.0  # white space between values: never on a way out
+_STRUCTURAL = re.compile(rb'["{}\[\],\\ \t\r\n]')
+
+
+@dataclass(frozen=True)
+class LexState:
+    """Where a JSON text is: inside a string, after a backslash."""
+
+    in_string: bool = False
+    escaped: bool = False
+
+
+def lex(data: bytes, state: LexState) -> tuple[float | None, LexState]:
+    """The weight of the first structural thing ``data`` does when read from ``state``
+    (None if it does none), and the state after it. Only the first counts: ``",`` is
+    worth what ``"`` is, and no more, or a way out could loop on ``",`` ``"``."""
+    score: float | None = None
+    in_string, escaped = state.in_string, state.escaped
+    for byte in data:
+        weight = None
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string, weight = False, END_STRING
+        elif byte == 0x22:
+            in_string, weight = True, START_STRING
+        elif byte in b"}]":
+            weight = CLOSE
+        elif byte in b"{[":
+            weight = OPEN
+        elif byte == 0x2C:
+            weight = NEXT
+        elif byte in b" \t\r\n":
+            weight = SPACE
+        if score is None and weight is not None:
+            score = weight
+    return score, LexState(in_string, escaped)
+
+
+def _score(data: bytes, state: LexState) -> float:
+    """A token's closing score: its first structural weight (0 for plain text), less a
+    little per byte: a long token can only add what a way out must then close."""
+    first, _ = lex(data, state)
+    return (first or 0.0) - 0.01 * len(data)
+
+
+class ClosingTable:
+    """Each token's closing score from inside a string and from outside one, computed
+    once per model."""
+
+    def __init__(self, tokenizer: Any, vocab_size: int):
+        import numpy as np
+
+        self._tokenizer = tokenizer
+        self.inside = np.zeros(vocab_size, dtype=np.float32)
+        self.outside = np.zeros(vocab_size, dtype=np.float32)
+        inside, outside = LexState(in_string=True), LexState()
+        for token in range(min(vocab_size, tokenizer.vocab_size)):
+            data = tokenizer.decode_bytes([token])
+            if _STRUCTURAL.search(data):
+                self.inside[token] = _score(data, inside)
+                self.outside[token] = _score(data, outside)
+            else:
+                self.inside[token] = self.outside[token] = -0.01 * len(data)
+
+    def advance(self, state: LexState, token: int) -> LexState:
+        return lex(self._tokenizer.decode_bytes([token]), state)[1]
+
+    def scores(self, state: LexState) -> Any:
+        if state.escaped:  # the next byte is escaped: nothing closes yet
+            return self.outside * 0
+        return self.inside if state.in_string else self.outside
+
+
+def way_out(matcher: Any, table: ClosingTable, state: LexState, limit: int, mask: Any) -> list[int]:
+    """The tokens of a short way from ``matcher``'s state to a complete output (at most
+    ``limit`` + 1 of them; empty when it is complete already). ``mask(matcher)`` gives
+    the allowed tokens as a numpy bool array. ``matcher`` is not advanced."""
+    import numpy as np
+
+    matcher = matcher.deep_copy()
+    path: list[int] = []
+    while len(path) <= limit and not matcher.is_accepting() and not matcher.is_stopped():
+        ids = np.flatnonzero(mask(matcher))
+        if ids.size == 0:
+            break
+        best = int(ids[np.argmax(table.scores(state)[ids])])
+        if not matcher.consume_token(best):
+            break
+        path.append(best)
+        state = table.advance(state, best)
+    return path
