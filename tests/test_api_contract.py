@@ -9,6 +9,7 @@ import pytest
 
 from mlxk.contract import load_schema, validate
 from mlxk.server.app import ServerSettings, create_app
+from mlxk.testing.embedders import BERT_NAME
 from mlxk.testing.fixtures import build_cache
 from mlxk.testing.live_server import live_server
 
@@ -16,6 +17,8 @@ CHAT = "mlx-community/TinyQwen3-Think-4bit"
 PAIRS = {
     "ChatCompletionRequest": "api/chat_completion_request.json",
     "CompletionRequest": "api/completion_request.json",
+    "EmbeddingRequest": "api/embedding_request.json",
+    "EmbeddingList": "api/embedding_list.json",
     "ChatCompletion": "api/chat_completion.json",
     "Completion": "api/completion.json",
     "ModelList": "api/model_list.json",
@@ -28,7 +31,7 @@ PAIRS = {
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     hub = tmp_path_factory.mktemp("contract") / "hub"
-    build_cache(hub, [CHAT, "mlx-community/TinyLlama-Base"])
+    build_cache(hub, [CHAT, "mlx-community/TinyLlama-Base", BERT_NAME])
     with live_server(ServerSettings(hub_cache=hub)) as base:
         yield base
 
@@ -72,6 +75,12 @@ def test_responses_match_their_schemas(url):
         validate(
             "api/completion.json",
             httpx.post(url + "/v1/completions", json={**completion, **extra}, timeout=60).json(),
+        )
+    for form in ("float", "base64"):
+        embedded = {"model": BERT_NAME, "input": ["one", "two three"], "encoding_format": form}
+        validate(
+            "api/embedding_list.json",
+            httpx.post(url + "/v1/embeddings", json=embedded, timeout=60).json(),
         )
     validate("api/model_list.json", httpx.get(url + "/v1/models").json())
     validate("api/model.json", httpx.get(url + "/v1/models/" + CHAT).json())

@@ -23,6 +23,7 @@ BENCHMARKS = [
     "chat_turns",
     "memory",
     "constrained",
+    "embeddings",
 ]
 
 

@@ -12,7 +12,7 @@ Feature: mlxk list shows the cached models
     And the JSON list has an entry "mlx-community/TinyLlama-Base" with framework "MLX" and type "base"
     And the JSON list has an entry "TheBloke/Tiny-Chat-GGUF" with framework "GGUF" and type "unknown"
     And the JSON list has an entry "pytorch-org/Tiny-Chat-PyTorch" with framework "PyTorch" and type "chat"
-    And the JSON list has an entry "sentence-transformers/tiny-embedder" with framework "MLX" and type "embedding"
+    And the JSON list has an entry "mlx-community/tiny-bert-embedder" with framework "MLX" and type "embedding"
     And the JSON list is sorted by name
     And every "last_modified" in the JSON list is UTC with a Z suffix
 
@@ -44,6 +44,7 @@ Feature: mlxk list shows the cached models
     When I run "mlxk list"
     Then the exit code is 0
     And stdout contains "TinyLlama-Chat-4bit"
+    And stdout contains "tiny-bert-embedder"
     And stdout does not contain "Tiny-Chat-GGUF"
     And stdout does not contain "TinyLlama-Base"
     When I run "mlxk list --all"

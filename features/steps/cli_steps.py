@@ -58,8 +58,9 @@ LONG_PROMPT = " ".join(["one two three four five six seven eight nine ten"] * 8)
 
 
 def _argv(command: str) -> list[str]:
-    """The command's words; ``<long>`` is a long prompt, ``<300 a>`` 300 a's."""
-    command = re.sub(r"<(\d+) (\w)>", lambda m: m[2] * int(m[1]), command)
+    """The command's words; ``<long>`` is a long prompt, ``<300 a>`` 300 a's, ``<60 word >``
+    the word and a space 60 times."""
+    command = re.sub(r"<(\d+) (\w+ ?)>", lambda m: m[2] * int(m[1]), command)
     words = [LONG_PROMPT if w == "<long>" else w for w in shlex.split(command)]
     assert words[0] == "mlxk", f"commands start with mlxk: {command}"
     return words[1:]

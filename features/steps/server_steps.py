@@ -128,9 +128,11 @@ def complete(world, model, prompt, options):
 
 @when(parsers.parse('I POST to "{path}":'))
 def post_json(world, path, docstring):
+    """``<60 word >`` in the body stands for ``word `` written 60 times."""
+    body = re.sub(r"<(\d+) (\w+) >", lambda m: (m[2] + " ") * int(m[1]), docstring)
     world["http"] = httpx.post(
         world["url"] + path,
-        content=docstring.encode(),
+        content=body.encode(),
         headers={"content-type": "application/json"},
         timeout=60,
     )

@@ -89,6 +89,10 @@ def safetensors_layout(path: Path) -> tuple[int, dict] | None:
     return (length, data) if isinstance(data, dict) else None
 
 
+def tags_of(fm: dict) -> set[str]:
+    return _tags(fm)
+
+
 def _tags(fm: dict) -> set[str]:
     tags = fm.get("tags") or []
     if isinstance(tags, str):
@@ -157,6 +161,8 @@ def detect_model_type(
         model_type in EMBEDDING_TYPES
         or "embedding" in architectures
         or EMBEDDING_TAGS & (_tags(fm) | {str(fm.get("pipeline_tag", "")).lower()})
+        or (snapshot / "modules.json").is_file()
+        or (snapshot / "1_Pooling").is_dir()
     ):
         return "embedding"
     if chat_template_of(snapshot, tokenizer_config):

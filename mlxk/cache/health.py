@@ -281,7 +281,7 @@ def check_runtime(framework: str, config: dict | None, snapshot: Path, model_typ
             False, f"{framework} weights cannot run with mlx-lm (needs an MLX conversion)"
         )
     if model_type == "embedding":
-        return Verdict(False, "embedding model: mlx-lm generates text only")
+        return _embedding_runtime(config or {}, snapshot)
     config = config or {}
     arch = config.get("model_type")
     if not arch:
@@ -306,6 +306,24 @@ def check_runtime(framework: str, config: dict | None, snapshot: Path, model_typ
             return Verdict(
                 False, f"{mode} quantization needs mlx >= {needed} (installed: {have or 'none'})"
             )
+    return Verdict(True, "")
+
+
+def _embedding_runtime(config: dict, snapshot: Path) -> Verdict:
+    """Can mlx-embeddings (the ``embeddings`` extra) load this embedding model?"""
+    from mlxk.cache.embedding import EXTRA, supported_types
+
+    types = supported_types()
+    if types is None:
+        return Verdict(False, f"embedding model: {EXTRA} to use it")
+    arch = str(config.get("model_type") or "")
+    if not arch:
+        return Verdict(False, "config.json has no model_type")
+    if arch not in types:
+        version = installed_version("mlx-embeddings") or "?"
+        return Verdict(False, f"model_type '{arch}' is not supported by mlx-embeddings {version}")
+    if not any(snapshot.glob("model*.safetensors")):
+        return Verdict(False, "no model*.safetensors: legacy weight names it cannot load")
     return Verdict(True, "")
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlxk.cache import detect, health
+from mlxk.cache.embedding import EmbeddingFacts, embedding_facts
 from mlxk.cache.naming import resolve
 from mlxk.cache.scan import CachedRepo, Snapshot, list_files, mtime
 from mlxk.configs import context_length_of
@@ -28,6 +29,7 @@ class ModelInfo:
     quantization: detect.Quantization | None
     revisions: int
     snapshot_path: Path | None
+    embedding: EmbeddingFacts | None = None  # embedding models only
 
     @property
     def path(self) -> Path:
@@ -69,6 +71,7 @@ class ModelInfo:
             "context_length": self.context_length,
             "quantization": self.quantization.to_dict() if self.quantization else None,
             "revisions": max(1, self.revisions),
+            **({"embedding": self.embedding.to_dict()} if self.embedding else {}),
         }
 
 
@@ -115,15 +118,31 @@ def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
         quantization=detect.quantization_of(config, files),
         revisions=len(repo.snapshots),
         snapshot_path=path,
+        embedding=embedding_facts(path, config, detect.tags_of(fm))
+        if path is not None and model_type == "embedding"
+        else None,
     )
 
 
-def resolve_runnable(hub: Path, text: str) -> ModelInfo:
-    """Resolve a name to a model that mlx-lm can load, or say why it cannot."""
+def resolve_runnable(hub: Path, text: str, *, kind: str | None = "generate") -> ModelInfo:
+    """Resolve a name to a model that can run, or say why it cannot.
+
+    ``kind``: ``"generate"`` (mlx-lm generates with it), ``"embed"`` (an embedding
+    model), None (either).
+    """
     resolved = resolve(hub, text)
     info = describe(resolved.repo, resolved.snapshot)
     if not info.integrity.ok:
         raise ModelUnhealthy(f"{info.name} is not healthy: {info.integrity.reason}")
+    if kind == "embed" and info.model_type != "embedding":
+        raise ModelNotRunnable(
+            f"{info.name} is a {info.model_type} model, not an embedding model", param="model"
+        )
+    if kind == "generate" and info.model_type == "embedding":
+        raise ModelNotRunnable(
+            f"{info.name} is an embedding model: use 'mlxk embed' (or /v1/embeddings)",
+            param="model",
+        )
     if not info.runtime.ok:
         raise ModelNotRunnable(f"{info.name} cannot run: {info.runtime.reason}")
     return info

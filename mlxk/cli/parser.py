@@ -17,6 +17,7 @@ COMMANDS = {
     "rm": "remove",
     "pull": "pull",
     "run": "run",
+    "embed": "embed",
     "demo": "demo",
     "serve": "serve",
     "server": "serve",
@@ -144,6 +145,18 @@ def build_parser() -> Parser:
     )
     shaped.add_argument("--json-object", action="store_true", help="answer with a JSON object")
     _sampling_flags(p)
+    _json_flag(p)
+
+    p = sub.add_parser("embed", help="embedding vectors of texts (JSON Lines)")
+    p.add_argument("model", help="an embedding model: org/name, a short or partial name")
+    p.add_argument("texts", nargs="*", help="texts to embed; none reads one per line from stdin")
+    p.add_argument(
+        "--dimensions", type=int, metavar="N", help="cut the vectors to N (Matryoshka models)"
+    )
+    p.add_argument("--batch-size", type=int, metavar="N", help="texts per forward pass (32)")
+    p.add_argument(
+        "--truncate", action="store_true", help="cut texts over the model's length, not refuse"
+    )
     _json_flag(p)
 
     for name in ("serve", "server"):

@@ -61,7 +61,9 @@ def render_list(data: dict, *, show_all: bool, verbose: bool, health: bool) -> s
     models = data["models"]
     if not show_all:
         models = [
-            m for m in models if m["framework"] == "MLX" and (verbose or m["model_type"] == "chat")
+            m
+            for m in models
+            if m["framework"] == "MLX" and (verbose or m["model_type"] in ("chat", "embedding"))
         ]
     if not models:
         hidden = data["count"] - len(models)
@@ -127,6 +129,14 @@ def render_show(data: dict) -> str:
         f"Revisions: {m.get('revisions', 1)}",
         f"Health: {health}",
     ]
+    embedding = m.get("embedding")
+    if embedding:
+        cut = ", can be cut (Matryoshka)" if embedding["matryoshka"] else ""
+        lines.insert(
+            4,
+            f"Embedding: {embedding['dimension'] or '?'} dimensions, {embedding['pooling']}"
+            f" pooling, up to {embedding['max_length'] or '?'} tokens{cut}",
+        )
     if m["reason"]:
         lines.append(f"Reason: {m['reason']}")
     if data.get("files") is not None:

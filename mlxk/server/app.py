@@ -30,10 +30,11 @@ from mlxk.errors import (
     UnsupportedParameter,
 )
 from mlxk.server.connections import guard_connections
+from mlxk.server.embedding_routes import build_embeddings_router
 from mlxk.server.logs import log_blas, log_request
 from mlxk.server.manager import ModelManager
 from mlxk.server.metrics import build_metrics_router
-from mlxk.server.routes import build_router
+from mlxk.server.routes import ERRORS, build_router
 from mlxk.server.schemas import UNSUPPORTED_FIELDS
 from mlxk.server.settings import ServerSettings
 from mlxk.server.web import build_web_router
@@ -141,6 +142,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return error_response(internal, getattr(request.state, "request_id", None))
 
     app.include_router(build_router(settings, manager))
+    app.include_router(build_embeddings_router(manager, ERRORS))
     app.include_router(build_web_router())
     if settings.metrics:
         app.include_router(build_metrics_router(manager))

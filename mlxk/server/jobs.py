@@ -83,7 +83,7 @@ Event = Ready | Refused | Piece | Failed | Ended
 class Pending:
     """A job on the worker's side: its request, where its events go, whether it is wanted."""
 
-    request: GenerationRequest
+    request: Any  # GenerationRequest, or server.embedder.EmbedRequest
     loop: asyncio.AbstractEventLoop  # the job's queue is read there
     queue: asyncio.Queue
     cancelled: threading.Event

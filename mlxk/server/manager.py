@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from mlxk.errors import MlxkError, ServerBusy
+from mlxk.server.embedder import EmbeddingSlot, EmbedRequest
 from mlxk.server.jobs import (
     GenerationRequest,
     Job,
@@ -30,6 +31,7 @@ from mlxk.server.slot import ModelSlot
 from mlxk.server.worker import Worker
 
 if TYPE_CHECKING:
+    from mlxk.cache.info import ModelInfo
     from mlxk.engine.blas import DecodeThreads
     from mlxk.server.settings import ServerSettings
 
@@ -51,10 +53,17 @@ class ModelManager:
             idle_unload=settings.idle_unload,
             memory_limit=settings.memory_limit,
         )
+        self.embedder = EmbeddingSlot(
+            settings.hub_cache,
+            memory_limit=settings.memory_limit,
+            idle_unload=settings.idle_unload,
+        )
+        self.slot.beside = self.embedder
         self.shared = RequestQueue()
         self.worker = Worker(
             self.shared,
             self.slot,
+            self.embedder,
             self.metrics,
             DecodeStepTimer(decode_threads),
             max_concurrency=self.max_concurrency,
@@ -74,7 +83,11 @@ class ModelManager:
 
     @property
     def loaded_bytes(self) -> int:
-        return self.slot.weight_bytes
+        return self.slot.weight_bytes + self.embedder.weight_bytes
+
+    @property
+    def embedding_model(self) -> str | None:
+        return self.embedder.name
 
     @property
     def active(self) -> int:
@@ -89,7 +102,13 @@ class ModelManager:
         return self.slot.prompt_cache_bytes
 
     # -- event-loop side -----------------------------------------------------------
-    async def start(self, request: GenerationRequest, *, load_only: bool = False) -> Job:
+    async def start(
+        self,
+        request: GenerationRequest | EmbedRequest,
+        *,
+        load_only: bool = False,
+        info: ModelInfo | None = None,
+    ) -> Job:
         """Queue ``request``; raise ``ServerBusy`` when running plus queued are at the bound.
 
         A prompt for the loaded model is rendered and tokenized here, on a pool thread,
@@ -98,8 +117,10 @@ class ModelManager:
         """
         loop = asyncio.get_running_loop()
         self._check_room()
-        pending = Pending(request, loop, asyncio.Queue(), threading.Event(), load_only=load_only)
-        if not load_only:
+        pending = Pending(
+            request, loop, asyncio.Queue(), threading.Event(), info=info, load_only=load_only
+        )
+        if isinstance(request, GenerationRequest) and not load_only:
             pending.prepared = await asyncio.to_thread(self._prepare_if_loaded, request)
         with self.shared.cv:
             self._check_room()
@@ -110,15 +131,16 @@ class ModelManager:
             self.shared.cv.notify()
         return Job(pending.queue, pending.cancelled)
 
-    async def check_model(self, name: str) -> None:
-        """Raise what naming ``name`` would (no such model, not runnable) before a request's
-        own fields are checked against each other: an unknown model is a 404 whatever
-        else the request says."""
-        if self.slot.serves(name):
-            return
+    async def check_model(self, name: str, kind: str | None = "generate") -> ModelInfo | None:
+        """Raise what naming ``name`` would (no such model, not runnable, not of ``kind``)
+        before a request's own fields are checked against each other: an unknown model
+        is a 404 whatever else the request says. Returns what it resolved (None: the
+        loaded chat model, known already)."""
+        if kind == "generate" and self.slot.serves(name):
+            return None
         from mlxk.cache.info import resolve_runnable
 
-        await asyncio.to_thread(resolve_runnable, self.slot.hub, name)
+        return await asyncio.to_thread(resolve_runnable, self.slot.hub, name, kind=kind)
 
     def _check_room(self) -> None:
         if self.shared.aborting:
@@ -145,11 +167,17 @@ class ModelManager:
             return None
 
     async def preload(self, name: str) -> None:
-        """Load ``name`` now (``serve --model``); raise what loading it raised."""
+        """Load ``name`` now (``serve --model``: a chat or an embedding model); raise what
+        loading it raised."""
         from mlxk.engine.request import SamplingRequest
 
-        request = GenerationRequest(name, None, None, SamplingRequest())
-        event = await (await self.start(request, load_only=True)).next()
+        info = await self.check_model(name, kind=None)
+        request: GenerationRequest | EmbedRequest
+        if info is not None and info.model_type == "embedding":
+            request = EmbedRequest(name, [])  # no inputs: load only
+        else:
+            request = GenerationRequest(name, None, None, SamplingRequest())
+        event = await (await self.start(request, load_only=True, info=info)).next()
         if isinstance(event, Refused):
             raise event.error
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
@@ -61,7 +62,7 @@ STREAMED: dict[int | str, dict[str, Any]] = {
 
 
 @contextmanager
-def _cancel_on_hang_up(request: Request, job: Job):
+def cancel_on_hang_up(request: Request, job: Job) -> Iterator[None]:
     """Stop a job's generation if its client disconnects before the response starts.
 
     A streamed response watches for that itself once it runs (Starlette); a client waiting
@@ -148,6 +149,7 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
             "pid": os.getpid(),
             "queued_requests": manager.queued,
             "memory_bytes": manager.loaded_bytes,
+            "embedding_model": manager.embedding_model,
             "prompt_cache_bytes": manager.prompt_cache_bytes,
             "generated_tokens": manager.metrics.generated_tokens,
             "worker_restarts": manager.metrics.worker_restarts,
@@ -161,7 +163,8 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
             "owned_by": info.name.split("/")[0],
             "context_length": info.context_length,
             "capabilities": list(info.capabilities),
-            "loaded": info.name == manager.loaded_name,
+            "type": info.model_type,
+            "loaded": info.name in (manager.loaded_name, manager.embedding_model),
         }
 
     # OpenAPI links (the listed ids feed the per-model route), for stateful API testing.
@@ -216,7 +219,7 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
         generation = GenerationRequest(body.model, chat_messages(body), None, sampling, n=n)
         job = await manager.start(generation)
         scored = sampling.logprobs is not None
-        with _cancel_on_hang_up(request, job):
+        with cancel_on_hang_up(request, job):
             prepared = await first(job)
             ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
             if body.stream:
@@ -236,7 +239,7 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
             sampling = replace(sampling, logprobs=body.logprobs)
         job = await manager.start(GenerationRequest(body.model, None, prompt, sampling, n=n))
         scored = sampling.logprobs is not None
-        with _cancel_on_hang_up(request, job):
+        with cancel_on_hang_up(request, job):
             prepared = await first(job)
             ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
             if body.stream:

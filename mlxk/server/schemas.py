@@ -311,6 +311,7 @@ class ModelCard(BaseModel):
     owned_by: str
     context_length: int | None = None
     capabilities: list[str] = []
+    type: str | None = None  # chat | base | embedding (mlxk extension)
     loaded: bool = False
 
 
@@ -328,6 +329,7 @@ class Health(BaseModel):
     queued_requests: int
     pid: int
     memory_bytes: int
+    embedding_model: str | None = None
     prompt_cache_bytes: int | None = None
     generated_tokens: int | None = None
     worker_restarts: int | None = None

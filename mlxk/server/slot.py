@@ -1,7 +1,8 @@
-"""The one model a server holds: load, swap, idle unload, and memory handed back.
+"""The one chat model a server holds: load, swap, idle unload, and memory handed back.
 
 Used only from the model worker thread. Loading checks the estimated footprint first
-and frees the previous model before the new one loads, so two are never resident.
+(beside the embedding model, if one is loaded: it gives way when both do not fit) and
+frees the previous model before the new one loads, so two are never resident.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class ModelSlot:
         self.name: str | None = None
         self.weight_bytes = 0
         self.batch: Any = None  # engine.batch.Batch
+        self.beside: Any = None  # the server's EmbeddingSlot (weight_bytes, unload)
         self.last_used = time.monotonic()
         self._trimmed = True
         self._resolved: dict[str, ModelInfo] = {}
@@ -67,10 +69,20 @@ class ModelSlot:
         from mlxk.engine.batch import Batch
         from mlxk.engine.memory import check_fits, model_bytes
         from mlxk.engine.model import load
+        from mlxk.errors import InsufficientMemory
 
         self.unload()
         needed = model_bytes(info.path)
-        check_fits(info.name, needed, self.memory_limit)
+        # against an explicit bound the embedding model counts; what is free already lacks it
+        loaded = self.beside is not None and self.beside.weight_bytes > 0
+        beside = self.beside.weight_bytes if loaded and self.memory_limit is not None else 0
+        try:
+            check_fits(info.name, needed + beside, self.memory_limit)
+        except InsufficientMemory:
+            if not loaded:
+                raise
+            self.beside.unload()  # it is idle: embeddings run between decode steps
+            check_fits(info.name, needed, self.memory_limit)
         self.state = "loading"
         log.info("loading %s", info.name, extra={"fields": {"event": "load", "model": info.name}})
         try:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mlxk.errors import InternalError, MlxkError, ServerBusy
+from mlxk.server.embedder import EmbeddingSlot, EmbedRequest
 from mlxk.server.jobs import (
     END,
     Event,
@@ -43,6 +44,7 @@ class Worker:
         self,
         shared: RequestQueue,
         slot: ModelSlot,
+        embedder: EmbeddingSlot,
         metrics: Metrics,
         timer: DecodeStepTimer,
         *,
@@ -52,6 +54,7 @@ class Worker:
     ):
         self.shared = shared
         self.slot = slot
+        self.embedder = embedder
         self.metrics = metrics
         self._timer = timer
         self.max_concurrency = max_concurrency
@@ -66,6 +69,7 @@ class Worker:
                     while not self.shared.stopping and not self.shared.pending and not self.active:
                         self.shared.cv.wait(timeout=0.25)
                         self.slot.tidy()
+                        self.embedder.tidy()
                     if self.shared.stopping:
                         break
                 try:
@@ -77,12 +81,14 @@ class Worker:
                     log.exception("the model worker failed; its running requests fail")
                     self._end_all(_as_mlxk(error), pending=False)
                     self.slot.unload()
+                    self.embedder.unload()
         finally:
             if self.shared.stopping:
                 self._end_all(None)
             else:  # the thread itself is dying (see check_worker)
                 self._end_all(InternalError("the model worker stopped; try again"))
             self.slot.unload()
+            self.embedder.unload()
 
     def _cycle(self) -> None:
         self._drop_cancelled()
@@ -133,6 +139,10 @@ class Worker:
                 job = self.shared.pending[0]
             if self.active and len(self.active) + job.request.n > self.max_concurrency:
                 return False
+            if isinstance(job.request, EmbedRequest):
+                self._pop(job)
+                self._embed(job)
+                continue
             try:
                 if job.info is None:
                     job.info = self.slot.resolve(job.request.model)
@@ -151,6 +161,16 @@ class Worker:
                 continue
             self._add(job)
         return True
+
+    def _embed(self, job: Pending) -> None:
+        """Answer an embeddings request now, between decode steps."""
+        assert isinstance(job.request, EmbedRequest)
+        try:
+            result = self.embedder.run(job.request, job.info, self.slot, busy=bool(self.active))
+        except Exception as error:  # noqa: BLE001 - this request fails, the worker goes on
+            self._refuse(job, error)
+            return
+        job.emit(Ready(None), Piece(result), END)
 
     def _gather(self) -> None:
         """Let the rest of a burst join its first request before the first step.

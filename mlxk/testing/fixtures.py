@@ -16,6 +16,7 @@ from pathlib import Path
 from mlxk.cache.layout import WrittenRepo, lfs_pointer, write_repo
 from mlxk.engine.scripted.models import Quant, build_files, mxfp4_supported
 from mlxk.engine.scripted.repo import mlx_model_files, readme
+from mlxk.testing.embedders import BERT_NAME, QWEN3_NAME, bert_embedder_files, qwen3_embedder_files
 from mlxk.testing.synthetic import synthetic_files
 
 Q4 = Quant(bits=4, group_size=64)
@@ -77,17 +78,6 @@ def _no_config_repo() -> dict[str, bytes]:
     return files
 
 
-def _embedding_repo() -> dict[str, bytes]:
-    config = {"model_type": "bert", "architectures": ["BertModel"], "hidden_size": 32}
-    built = build_files("llama-chat", Q4)
-    return {
-        "config.json": json.dumps(config).encode(),
-        "model.safetensors": built["model.safetensors"],
-        "tokenizer.json": built["tokenizer.json"],
-        "README.md": readme(library="mlx", tags=["mlx", "sentence-transformers"]),
-    }
-
-
 # name -> (files builder, files left ``.incomplete``)
 Builder = Callable[[], dict[str, bytes]]
 HEALTHY: dict[str, Builder] = {
@@ -105,6 +95,9 @@ HEALTHY: dict[str, Builder] = {
     "mlx-community/TinyLlama3-Tools": lambda: mlx_model_files("llama3-tools"),
     "mlx-community/TinyMistral-Tools": lambda: mlx_model_files("mistral-tools"),
     "mlx-community/tiny-gpt-oss-tools": lambda: mlx_model_files("harmony-tools"),
+    # Embedding models (random weights; building them needs the embeddings extra).
+    BERT_NAME: bert_embedder_files,
+    QWEN3_NAME: qwen3_embedder_files,
     # Random weights that never end by themselves: the worst case for structured output.
     "mlx-community/Tiny-Random-Llama": lambda: synthetic_files("tiny"),
     "mlx-community/TinyLlama-Chat-ctx64": _small_context_model,
@@ -119,7 +112,6 @@ BROKEN: dict[str, Builder] = {
     "mlx-community/Broken-No-Config": _no_config_repo,
     "TheBloke/Tiny-Chat-GGUF": _gguf_repo,
     "pytorch-org/Tiny-Chat-PyTorch": _pytorch_repo,
-    "sentence-transformers/tiny-embedder": _embedding_repo,
 }
 PARTIAL_REPO = "mlx-community/Broken-Partial-Download"
 

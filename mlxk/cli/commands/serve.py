@@ -50,7 +50,7 @@ def preflight(args: Namespace, settings: Settings) -> None:
     if args.model:
         from mlxk.cache.info import resolve_runnable
 
-        resolve_runnable(settings.hub_cache, args.model)
+        resolve_runnable(settings.hub_cache, args.model, kind=None)
     check_port_free(args.host, args.port)
 
 

@@ -1,0 +1,131 @@
+"""The embedding model a server holds beside its chat model, and the requests it answers.
+
+Used only from the model worker thread, between decode steps. An embedding model loads
+beside the chat model when both fit the memory bound (the same footprint estimate that
+guards chat models); when they do not, the idle one of the two gives way, and a busy
+chat model is never unloaded for it (the request gets a 503 instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlxk.cache.info import ModelInfo, resolve_runnable
+from mlxk.errors import InsufficientMemory, InvalidRequest
+
+log = logging.getLogger("mlxk.server")
+
+
+@dataclass(frozen=True)
+class EmbedRequest:
+    """What ``/v1/embeddings`` asks of the worker."""
+
+    model: str
+    inputs: list  # texts, or token-id lists
+    dimensions: int | None = None
+    truncate: bool = False
+    n = 0  # holds no place in the decoding batch
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    model: str
+    vectors: list[list[float]]
+    tokens: int
+
+
+class EmbeddingSlot:
+    def __init__(self, hub: Path, *, memory_limit: int | None, idle_unload: float | None):
+        self.hub = hub
+        self.memory_limit = memory_limit
+        self.idle_unload = idle_unload
+        self.model: Any = None  # engine.embeddings.EmbeddingModel
+        self.last_used = time.monotonic()
+
+    @property
+    def name(self) -> str | None:
+        return self.model.name if self.model is not None else None
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.model.weight_bytes if self.model is not None else 0
+
+    def run(
+        self, request: EmbedRequest, info: ModelInfo | None, chat: Any, busy: bool
+    ) -> EmbedResult:
+        """Embed a request's inputs (loading its model beside ``chat``, the ModelSlot,
+        first); ``busy``: the chat model has requests running."""
+        info = info or resolve_runnable(self.hub, request.model, kind="embed")
+        facts = info.embedding
+        assert facts is not None, "an embedding model has its facts"
+        if request.dimensions is not None:
+            _check_dimensions(request.dimensions, facts.dimension, facts.matryoshka)
+        self._load(info, chat, busy)
+        model = self.model
+        if not request.inputs:  # serve --model: load only
+            return EmbedResult(model.name, [], 0)
+        if request.inputs and isinstance(request.inputs[0], str):
+            inputs = model.tokenize(request.inputs)
+        else:
+            inputs = [list(ids) for ids in request.inputs]
+        from mlxk.engine.embeddings import check_inputs
+
+        check_inputs(model, inputs, request.truncate)
+        done = model.embed(inputs, dimensions=request.dimensions)
+        self.last_used = time.monotonic()
+        return EmbedResult(model.name, done.vectors, done.tokens)
+
+    def _load(self, info: ModelInfo, chat: Any, busy: bool) -> None:
+        from mlxk.engine.embeddings import load_embedding_model
+        from mlxk.engine.memory import check_fits, model_bytes
+
+        if self.name == info.name:
+            return
+        self.unload()
+        needed = model_bytes(info.path)
+        # against an explicit bound the chat model counts; what is free already lacks it
+        beside = chat.weight_bytes if self.memory_limit is not None else 0
+        try:
+            check_fits(info.name, needed + beside, self.memory_limit)
+        except InsufficientMemory:
+            if busy or chat.loaded is None:
+                raise
+            log.info("unloading %s to make room for %s", chat.name, info.name)
+            chat.unload()
+            check_fits(info.name, needed, self.memory_limit)
+        log.info("loading %s", info.name, extra={"fields": {"event": "load", "model": info.name}})
+        assert info.embedding is not None, "an embedding model has its facts"
+        self.model = load_embedding_model(info.name, info.path, info.embedding)
+
+    def unload(self) -> None:
+        if self.model is None:
+            return
+        import gc
+
+        from mlxk.engine.model import release_freed_memory
+
+        name, self.model = self.model.name, None
+        gc.collect()
+        release_freed_memory()
+        log.info("unloaded %s", name, extra={"fields": {"event": "unload", "model": name}})
+
+    def tidy(self) -> None:
+        idle = time.monotonic() - self.last_used
+        if self.model is not None and self.idle_unload is not None and idle > self.idle_unload:
+            self.unload()
+
+
+def _check_dimensions(wanted: int, dimension: int | None, matryoshka: bool) -> None:
+    if dimension is not None and wanted > dimension:
+        raise InvalidRequest(
+            f"dimensions is {wanted}, more than this model's {dimension}", param="dimensions"
+        )
+    if not matryoshka and wanted != dimension:
+        raise InvalidRequest(
+            "this model's vectors cannot be cut to fewer dimensions (not Matryoshka-trained)",
+            param="dimensions",
+        )
