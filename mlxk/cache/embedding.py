@@ -76,7 +76,10 @@ def embedding_facts(snapshot: Path, config: dict | None, tags: set[str]) -> Embe
 def supported_types() -> set[str] | None:
     """The model types mlx-embeddings can load (its model modules), found without
     importing it; None when it is not installed."""
-    spec = importlib.util.find_spec("mlx_embeddings")
+    try:
+        spec = importlib.util.find_spec("mlx_embeddings")
+    except (ImportError, ValueError):  # blocked or broken: as good as missing
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     models = Path(next(iter(spec.submodule_search_locations))) / "models"
