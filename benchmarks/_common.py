@@ -379,6 +379,18 @@ def whole_chat(srv: Server, messages: list[dict], max_tokens: int) -> tuple[floa
     return elapsed, response["usage"]["completion_tokens"]
 
 
+def rotating_rounds(contenders: dict, repeat: int) -> dict[str, list]:
+    """Run each contender once per round, the first of each round rotating, so the
+    machine's drift falls on all alike; each one's results, in round order."""
+    samples: dict[str, list] = {label: [] for label in contenders}
+    order = list(contenders)
+    for round_ in range(repeat):
+        shift = round_ % len(order)
+        for label in order[shift:] + order[:shift]:
+            samples[label].append(contenders[label]())
+    return samples
+
+
 def median(values) -> float:
     values = list(values)
     return statistics.median(values) if values else float("nan")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import device, median, synthetic_cache, table, verdict
+from _common import device, median, rotating_rounds, synthetic_cache, table, verdict
 
 LONG_TEXT = {
     "type": "object",
@@ -127,12 +127,7 @@ def main() -> int:
         }
         for run in contenders.values():  # warm-up: compile kernels and the grammar
             run()
-        samples: dict[str, list[float]] = {label: [] for label in contenders}
-        order = list(contenders)
-        for round_ in range(args.repeat):
-            shift = round_ % len(order)
-            for label in order[shift:] + order[:shift]:
-                samples[label].append(contenders[label]())
+        samples = rotating_rounds(contenders, args.repeat)
         compiled = compile_times(loaded)
 
     print(f"device: {device()}  model: synthetic {args.preset}  vocabulary: {loaded.vocab_size}")

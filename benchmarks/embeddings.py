@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import device, median, table, verdict
+from _common import device, median, rotating_rounds, table, verdict
 
 NAME = "mlxk-bench/Bert-Embedder"
 WORDS = "the sea river cat dog paris london weather sunny rain story banana apple".split()
@@ -117,12 +117,7 @@ def main() -> int:
             }
             served(url, items[:per_request], per_request)  # warm-up: load the model
             one_batch(model, tokenizer, items[:8])
-            samples: dict[str, list[float]] = {label: [] for label in contenders}
-            order = list(contenders)
-            for round_ in range(args.repeat):
-                shift = round_ % len(order)
-                for label in order[shift:] + order[:shift]:
-                    samples[label].append(contenders[label]())
+            samples = rotating_rounds(contenders, args.repeat)
 
     print(f"device: {device()}  model: random BERT, 4 layers, hidden 256")
     print(

@@ -220,7 +220,7 @@ def cli_equals_server(world, text, model):
 def server_with_model(world, standard_hub, model):
     from steps.server_steps import start_server
 
-    start_server(world, standard_hub, model=model)
+    start_server(world, standard_hub, model=model.replace("<tmp>", str(world["tmp"])))
 
 
 @then(parsers.parse('/health shows "{model}" as the embedding model before any request'))

@@ -332,31 +332,45 @@ def _embedding_runtime(config: dict, snapshot: Path) -> Verdict:
 
 def verify_blobs(snapshot: Path) -> Verdict:
     """Hash every file: against huggingface_hub's recorded sha256 / git blob id when the
-    commit's listing is there, else against its blob's name (sha256 for LFS, git sha1)."""
+    commit's listing is there, against a clone's recorded sha256 in a folder ``mlxk
+    clone`` made, else against its blob's name (sha256 for LFS, git sha1)."""
+    from mlxk.cache.clone import recorded_hashes
+
     recorded = recorded_files(snapshot.parent.parent, snapshot.name)
+    cloned = recorded_hashes(snapshot)  # a folder made by mlxk clone
+    compared = 0
     for path in sorted(snapshot.rglob("*")):
         if not path.is_file():
             continue
         name = str(path.relative_to(snapshot))
         info = recorded.get(name) or {}
-        if info.get("lfs_sha256"):
-            expected, digest = info["lfs_sha256"], _sha256(path)
+        if name in cloned:
+            expected, digest = cloned[name], sha256_of(path)
+        elif info.get("lfs_sha256"):
+            expected, digest = info["lfs_sha256"], sha256_of(path)
         elif info.get("blob_id"):
             expected, digest = info["blob_id"], _git_sha1(path)
         else:
             expected = path.resolve().name
             if re.fullmatch(r"[0-9a-f]{64}", expected):
-                digest = _sha256(path)
+                digest = sha256_of(path)
             elif re.fullmatch(r"[0-9a-f]{40}", expected):
                 digest = _git_sha1(path)
             else:
+                try:
+                    sha256_of(path)  # no hash to compare (a folder's file): read it all
+                except OSError as error:
+                    return Verdict(False, f"{name} cannot be read: {error.strerror or error}")
                 continue
+        compared += 1
         if digest != expected:
             return Verdict(False, f"{name} does not match its recorded hash (corrupted on disk)")
+    if not compared:
+        return Verdict(True, "every file read; none has a recorded hash to compare")
     return Verdict(True, "all files match their hashes")
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

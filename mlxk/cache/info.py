@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mlxk.cache import detect, health
 from mlxk.cache.embedding import EmbeddingFacts, embedding_facts
-from mlxk.cache.naming import resolve
+from mlxk.cache.folder import folder_repo, is_path_spec, served_folder
+from mlxk.cache.naming import Resolved, resolve
 from mlxk.cache.scan import CachedRepo, Snapshot, list_files, mtime
 from mlxk.configs import context_length_of
 from mlxk.errors import ModelNotRunnable, ModelUnhealthy
@@ -30,6 +31,7 @@ class ModelInfo:
     revisions: int
     snapshot_path: Path | None
     embedding: EmbeddingFacts | None = None  # embedding models only
+    source: str = "cache"  # or "path": a model folder named by its path
 
     @property
     def path(self) -> Path:
@@ -71,6 +73,7 @@ class ModelInfo:
             "context_length": self.context_length,
             "quantization": self.quantization.to_dict() if self.quantization else None,
             "revisions": max(1, self.revisions),
+            "source": self.source,
             **({"embedding": self.embedding.to_dict()} if self.embedding else {}),
         }
 
@@ -121,16 +124,33 @@ def describe(repo: CachedRepo, snapshot: Snapshot | None = None) -> ModelInfo:
         embedding=embedding_facts(path, config, detect.tags_of(fm))
         if path is not None and model_type == "embedding"
         else None,
+        source="path" if repo.path == path else "cache",
     )
 
 
-def resolve_runnable(hub: Path, text: str, *, kind: str | None = "generate") -> ModelInfo:
+def resolve_model(hub: Path, text: str, roots: tuple[Path, ...] | None = None) -> Resolved:
+    """What a user names: a model folder by its path (``./x``, ``/x``, ``~/x``), else a
+    cached model by name. ``roots``: where folders may be (a server's ``--model-dir``);
+    None: anywhere (the command line)."""
+    if is_path_spec(text):
+        repo, snapshot = folder_repo(text if roots is None else served_folder(text, roots))
+        return Resolved(repo, snapshot, pinned=True, fuzzy=False)
+    return resolve(hub, text)
+
+
+def resolve_runnable(
+    hub: Path,
+    text: str,
+    *,
+    kind: str | None = "generate",
+    roots: tuple[Path, ...] | None = None,
+) -> ModelInfo:
     """Resolve a name to a model that can run, or say why it cannot.
 
     ``kind``: ``"generate"`` (mlx-lm generates with it), ``"embed"`` (an embedding
-    model), None (either).
+    model), None (either). ``roots``: as for :func:`resolve_model`.
     """
-    resolved = resolve(hub, text)
+    resolved = resolve_model(hub, text, roots)
     info = describe(resolved.repo, resolved.snapshot)
     if not info.integrity.ok:
         raise ModelUnhealthy(f"{info.name} is not healthy: {info.integrity.reason}")

@@ -35,6 +35,10 @@ REVISION_PATTERN = r"[0-9A-Za-z._-]{1,64}"
 # The lookahead holds the name (before any @) to the Hub's length: a JSON Schema (ECMA)
 # pattern, for Python's re; Rust's regex, pydantic's default, has no lookaround.
 SPEC_PATTERN = rf"^(?=[^@]{{1,{MAX_NAME_LENGTH}}}(?:@|$)){NAME_PATTERN}(?:@{REVISION_PATTERN})?$"
+# What a request's model field accepts: such a name, or a folder's path (``./x``, ``/x``,
+# ``~/x``), which a server serves only from under its --model-dir folders.
+MAX_PATH_LENGTH = 4096
+MODEL_PATTERN = rf"{SPEC_PATTERN}|^[./~][^\x00]*$"
 _NAME = re.compile(rf"^{NAME_PATTERN}$")
 
 

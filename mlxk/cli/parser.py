@@ -18,6 +18,8 @@ COMMANDS = {
     "pull": "pull",
     "run": "run",
     "embed": "embed",
+    "clone": "clone",
+    "convert": "convert",
     "demo": "demo",
     "serve": "serve",
     "server": "serve",
@@ -133,6 +135,9 @@ def build_parser() -> Parser:
     p = sub.add_parser("run", help="generate text with a model (chat when no prompt)")
     p.add_argument("model", help="org/name, a short or partial name, optionally @revision")
     p.add_argument("prompt", nargs="?", help="the prompt; '-' reads stdin; none starts a chat")
+    p.add_argument(
+        "instruction", nargs="?", help="after '-': added below what stdin gives ('summarise')"
+    )
     p.add_argument("-i", "--interactive", action="store_true", help="chat, even with a prompt")
     p.add_argument("--system", help="system prompt (default: none)")
     p.add_argument("--no-chat-template", action="store_true", help="send the prompt raw")
@@ -145,6 +150,22 @@ def build_parser() -> Parser:
     )
     shaped.add_argument("--json-object", action="store_true", help="answer with a JSON object")
     _sampling_flags(p)
+    _json_flag(p)
+
+    p = sub.add_parser("clone", help="copy a cached model into a folder (verified, resumable)")
+    p.add_argument("model", help="org/name, a short or partial name, optionally @revision")
+    p.add_argument("target", metavar="DST", help="a new or empty folder outside the cache")
+    _json_flag(p)
+
+    p = sub.add_parser("convert", help="convert or quantize a model into a folder (mlx-lm)")
+    p.add_argument("source", metavar="SRC", help="a cached model, or a model folder's path")
+    p.add_argument("target", metavar="DST", help="a new folder outside the cache")
+    p.add_argument("--quantize", "-q", action="store_true", help="quantize (4 bits by default)")
+    p.add_argument("--q-bits", type=int, choices=(2, 3, 4, 5, 6, 8), help="bits per weight")
+    p.add_argument("--q-group-size", type=int, choices=(32, 64, 128), help="group size (64)")
+    p.add_argument("--q-mode", choices=("affine", "mxfp4"), default="affine", help="scheme")
+    p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), help="float type")
+    p.add_argument("--force", action="store_true", help="replace DST if it is a model folder")
     _json_flag(p)
 
     p = sub.add_parser("embed", help="embedding vectors of texts (JSON Lines)")

@@ -129,11 +129,14 @@ def render_show(data: dict) -> str:
         f"Revisions: {m.get('revisions', 1)}",
         f"Health: {health}",
     ]
+    if m.get("source") == "path":
+        lines.insert(1, f"Folder: {m['name']} (not in the cache)")
     embedding = m.get("embedding")
     if embedding:
         cut = ", can be cut (Matryoshka)" if embedding["matryoshka"] else ""
+        after = next(i for i, line in enumerate(lines) if line.startswith("Capabilities"))
         lines.insert(
-            4,
+            after + 1,
             f"Embedding: {embedding['dimension'] or '?'} dimensions, {embedding['pooling']}"
             f" pooling, up to {embedding['max_length'] or '?'} tokens{cut}",
         )

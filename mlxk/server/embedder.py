@@ -39,8 +39,16 @@ class EmbedResult:
 
 
 class EmbeddingSlot:
-    def __init__(self, hub: Path, *, memory_limit: int | None, idle_unload: float | None):
+    def __init__(
+        self,
+        hub: Path,
+        *,
+        roots: tuple[Path, ...] = (),
+        memory_limit: int | None,
+        idle_unload: float | None,
+    ):
         self.hub = hub
+        self.roots = roots
         self.memory_limit = memory_limit
         self.idle_unload = idle_unload
         self.model: Any = None  # engine.embeddings.EmbeddingModel
@@ -59,7 +67,7 @@ class EmbeddingSlot:
     ) -> EmbedResult:
         """Embed a request's inputs (loading its model beside ``chat``, the ModelSlot,
         first); ``busy``: the chat model has requests running."""
-        info = info or resolve_runnable(self.hub, request.model, kind="embed")
+        info = info or resolve_runnable(self.hub, request.model, kind="embed", roots=self.roots)
         facts = info.embedding
         assert facts is not None, "an embedding model has its facts"
         if request.dimensions is not None:

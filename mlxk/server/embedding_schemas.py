@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
-from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN
+from mlxk.cache.naming import MAX_PATH_LENGTH, MODEL_PATTERN
 
 MAX_INPUTS = 2048  # inputs per request, as OpenAI allows
 TokenId = Annotated[int, Strict(), Field(ge=0)]
@@ -16,7 +16,7 @@ Tokens = Annotated[list[TokenId], Field(min_length=1)]
 
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", regex_engine="python-re")
-    model: str = Field(min_length=1, max_length=MAX_NAME_LENGTH + 65, pattern=SPEC_PATTERN)
+    model: str = Field(min_length=1, max_length=MAX_PATH_LENGTH, pattern=MODEL_PATTERN)
     input: (
         Text
         | Annotated[list[Text], Field(min_length=1, max_length=MAX_INPUTS)]
@@ -34,6 +34,11 @@ class EmbeddingRequest(BaseModel):
     truncate: Annotated[bool, Strict()] = Field(
         default=False, description="mlxk extension: cut inputs over the model's length."
     )
+
+    @field_validator("dimensions", mode="before")
+    @classmethod
+    def _integral_dimensions(cls, value: Any) -> Any:
+        return _integral(value)
 
     @field_validator("input", mode="before")
     @classmethod

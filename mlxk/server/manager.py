@@ -31,11 +31,24 @@ from mlxk.server.slot import ModelSlot
 from mlxk.server.worker import Worker
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlxk.cache.info import ModelInfo
     from mlxk.engine.blas import DecodeThreads
     from mlxk.server.settings import ServerSettings
 
 log = logging.getLogger("mlxk.server")
+
+
+def served_roots(settings: ServerSettings) -> tuple[Path, ...]:
+    """Where a request may name model folders: the --model-dir folders, and the folder
+    --model names, if it names one."""
+    from mlxk.cache.folder import folder_path, is_path_spec
+
+    roots = tuple(settings.model_dirs)
+    if settings.model and is_path_spec(settings.model):
+        roots += (folder_path(settings.model),)
+    return roots
 
 
 class ModelManager:
@@ -46,8 +59,10 @@ class ModelManager:
         self.queue_size = max(0, settings.queue_size)
         self.batch_window = max(0.0, settings.batch_window)
         self.metrics = Metrics()
+        self.roots = served_roots(settings)
         self.slot = ModelSlot(
             settings.hub_cache,
+            roots=self.roots,
             max_sequences=self.max_concurrency,
             cache_bytes=settings.prompt_cache_bytes,
             idle_unload=settings.idle_unload,
@@ -55,6 +70,7 @@ class ModelManager:
         )
         self.embedder = EmbeddingSlot(
             settings.hub_cache,
+            roots=self.roots,
             memory_limit=settings.memory_limit,
             idle_unload=settings.idle_unload,
         )
@@ -140,7 +156,9 @@ class ModelManager:
             return None
         from mlxk.cache.info import resolve_runnable
 
-        return await asyncio.to_thread(resolve_runnable, self.slot.hub, name, kind=kind)
+        return await asyncio.to_thread(
+            resolve_runnable, self.slot.hub, name, kind=kind, roots=self.roots
+        )
 
     def _check_room(self) -> None:
         if self.shared.aborting:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Path, Request
 
 from mlxk import __version__
+from mlxk.cache.folder import folder_repo, folders_under
 from mlxk.cache.info import describe
 from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN, resolve
 from mlxk.cache.scan import scan
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": api.ErrorBody, "description": "Invalid request (OpenAI error body)"},
     401: {"model": api.ErrorBody, "description": "Missing or wrong API key"},
+    403: {"model": api.ErrorBody, "description": "A model folder outside --model-dir"},
     404: {"model": api.ErrorBody, "description": "Unknown model"},
     409: {"model": api.ErrorBody, "description": "Conflict"},
     413: {"model": api.ErrorBody, "description": "Request body over the limit"},
@@ -182,9 +184,11 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
 
     @router.get("/v1/models", response_model=api.ModelList, responses=model_links)
     async def list_models():
-        infos = await asyncio.to_thread(
-            lambda: [describe(repo) for repo in scan(settings.hub_cache)]
-        )
+        def described() -> list[ModelInfo]:
+            folders = [folder_repo(str(path))[0] for path in folders_under(manager.roots)]
+            return [describe(repo) for repo in [*scan(settings.hub_cache), *folders]]
+
+        infos = await asyncio.to_thread(described)
         return {"object": "list", "data": [_card(i) for i in infos if i.runnable]}
 
     @router.get(

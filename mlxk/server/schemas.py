@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
-from mlxk.cache.naming import MAX_NAME_LENGTH, SPEC_PATTERN
+from mlxk.cache.naming import MAX_PATH_LENGTH, MODEL_PATTERN
 
 # Fields OpenAI defines that mlxk does not implement: a request that turns them on gets a
 # 400 naming the field, never a silent ignore (their "off" values are accepted: OffFields).
@@ -162,7 +162,7 @@ class OffFields(BaseModel):
 
 class SamplingFields(OffFields):
     model_config = ConfigDict(extra="forbid", regex_engine="python-re")
-    model: str = Field(min_length=1, max_length=MAX_NAME_LENGTH + 65, pattern=SPEC_PATTERN)
+    model: str = Field(min_length=1, max_length=MAX_PATH_LENGTH, pattern=MODEL_PATTERN)
     max_tokens: Int | None = Field(default=None, ge=1)
     temperature: Float | None = Field(default=None, ge=0, le=2)
     top_p: Float | None = Field(default=None, gt=0, le=1)
@@ -200,7 +200,7 @@ class ChatCompletionRequest(SamplingFields):
     logprobs: Bool | None = None
     top_logprobs: Int | None = Field(default=None, ge=0, le=20)
 
-    @field_validator("max_completion_tokens", mode="before")
+    @field_validator("max_completion_tokens", "top_logprobs", mode="before")
     @classmethod
     def _integral_max(cls, value: Any):
         return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -216,6 +216,11 @@ class CompletionRequest(SamplingFields):
         description="One prompt (a list of exactly one is accepted for compatibility)."
     )
     logprobs: Int | None = Field(default=None, ge=0, le=5)
+
+    @field_validator("logprobs", mode="before")
+    @classmethod
+    def _integral_logprobs(cls, value: Any):
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class Usage(BaseModel):

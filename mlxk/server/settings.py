@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlxk.errors import UsageError
 from mlxk.settings import parse_bytes
 
 MAX_CONCURRENCY = 4
@@ -42,6 +43,7 @@ class ServerSettings:
     metrics: bool = False
     log_json: bool = False
     reasoning_format: str = "separate"
+    model_dirs: tuple[Path, ...] = ()  # model folders may be served from under these
 
 
 def port(text: str) -> int:
@@ -77,6 +79,16 @@ def whole_number(least: int) -> Callable[[str], int]:
 
 
 positive_int, non_negative_int = whole_number(1), whole_number(0)
+
+
+def model_dir(text: str) -> Path:
+    """A ``--model-dir``: an existing directory, absolute and with its links resolved."""
+    import os
+
+    path = Path(os.path.expanduser(text))
+    if not path.is_dir():
+        raise UsageError(f"--model-dir {text} is not a directory")
+    return path.resolve()
 
 
 def byte_size(text: str) -> str:
@@ -119,6 +131,16 @@ OPTIONS: tuple[Option, ...] = (
     Option(("--host",), "address to listen on (default 127.0.0.1)", "127.0.0.1", setting="host"),
     Option(("--port",), "port to listen on (default 8000)", 8000, port, setting="port"),
     Option(("--model",), "load this model at start", metavar="MODEL", setting="model"),
+    Option(
+        ("--model-dir",),
+        "also serve model folders under DIR, named by path in a request's model field"
+        " (repeatable; default: none, only the cache)",
+        [],
+        action="append",
+        metavar="DIR",
+        setting="model_dirs",
+        convert=lambda dirs: tuple(model_dir(d) for d in dirs),
+    ),
     Option(
         ("--max-tokens",),
         "default max_tokens of a request that sets none (default: half the context)",

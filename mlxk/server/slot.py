@@ -23,12 +23,14 @@ class ModelSlot:
         self,
         hub: Path,
         *,
+        roots: tuple[Path, ...] = (),
         max_sequences: int,
         cache_bytes: int,
         idle_unload: float | None,
         memory_limit: int | None,
     ):
         self.hub = hub
+        self.roots = roots  # where model folders may be named from (--model-dir)
         self.max_sequences = max_sequences
         self.cache_bytes = cache_bytes
         self.idle_unload = idle_unload
@@ -50,7 +52,7 @@ class ModelSlot:
         info = self._resolved.get(name)
         if info is not None and info.snapshot_path is not None and info.snapshot_path.is_dir():
             return info
-        info = resolve_runnable(self.hub, name)
+        info = resolve_runnable(self.hub, name, roots=self.roots)
         if info.name == self.name:
             self._resolved[name] = info
         return info

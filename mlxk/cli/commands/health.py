@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlxk.cache.health import verify_blobs
-from mlxk.cache.info import describe
-from mlxk.cache.naming import resolve
+from mlxk.cache.info import describe, resolve_model
 from mlxk.cache.scan import scan
 from mlxk.cli.render import render_health
 from mlxk.errors import UsageError
@@ -22,7 +21,7 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     if args.model and args.all:
         raise UsageError("--all checks every model: give a MODEL or --all, not both")
     if args.model:
-        resolved = resolve(settings.hub_cache, args.model)
+        resolved = resolve_model(settings.hub_cache, args.model)
         targets = [(resolved.repo, resolved.snapshot)]
     else:
         targets = [(repo, None) for repo in scan(settings.hub_cache)]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from mlxk.cache.folder import is_path_spec
 from mlxk.cache.naming import resolve
 from mlxk.cache.remove import execute_removal, plan_removal
 from mlxk.cli.render import human_size
-from mlxk.errors import ConfirmationRequired
+from mlxk.errors import ConfirmationRequired, InvalidModelName
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -25,6 +26,12 @@ def _describe(plan: RemovalPlan) -> str:
 
 def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     hub = settings.hub_cache
+    if is_path_spec(args.model):
+        raise InvalidModelName(
+            f"{args.model} is a folder: rm deletes only inside the Hugging Face cache"
+            " (delete a folder yourself)",
+            param="model",
+        )
     resolved = resolve(hub, args.model)
     plan = plan_removal(hub, resolved)
     data = {

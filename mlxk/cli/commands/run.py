@@ -90,8 +90,16 @@ def _schema(path: str) -> dict:
 
 def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     prompt = args.prompt
+    instruction = getattr(args, "instruction", None)
+    if instruction is not None and prompt != "-":
+        raise UsageError(
+            "a second text is an instruction for stdin: use '-' as the prompt"
+            " (cat file | mlxk run MODEL - 'summarise'), or quote one prompt"
+        )
     if prompt == "-":
         prompt = sys.stdin.read()
+        if instruction:
+            prompt = f"{prompt.rstrip()}\n\n{instruction}" if prompt.strip() else instruction
     if prompt is None or args.interactive:
         from mlxk.cli.commands.chat import chat_loop
 

@@ -6,8 +6,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from mlxk.cache.detect import gguf_variants, read_json
-from mlxk.cache.info import describe
-from mlxk.cache.naming import resolve
+from mlxk.cache.info import describe, resolve_model
 from mlxk.cache.scan import list_files
 from mlxk.cli.render import render_show
 
@@ -41,7 +40,7 @@ def _file_type(name: str) -> str:
 
 
 def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
-    resolved = resolve(settings.hub_cache, args.model)
+    resolved = resolve_model(settings.hub_cache, args.model)
     info = describe(resolved.repo, resolved.snapshot)
     path = info.snapshot_path
     listing = list_files(path) if path else {}  # never walks links out of the repo
