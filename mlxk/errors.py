@@ -51,6 +51,7 @@ ERROR_TABLE: dict[str, ErrorKind] = {
     "deletion_failed": ErrorKind(1, 500, "server_error"),
     "access_denied": ErrorKind(1, 403, "permission_error"),
     "download_failed": ErrorKind(1, 502, "server_error"),
+    "upload_failed": ErrorKind(1, 502, "server_error"),
     "network_error": ErrorKind(1, 502, "server_error"),
     "model_corrupted": ErrorKind(1, 409, INVALID),
     "unauthorized": ErrorKind(1, 401, "authentication_error"),
@@ -109,6 +110,7 @@ PermissionDenied = _error("PermissionDenied", "permission_denied")
 DeletionFailed = _error("DeletionFailed", "deletion_failed")
 AccessDenied = _error("AccessDenied", "access_denied")
 DownloadFailed = _error("DownloadFailed", "download_failed")
+UploadFailed = _error("UploadFailed", "upload_failed")
 HubUnreachable = _error("HubUnreachable", "network_error")
 ModelCorrupted = _error("ModelCorrupted", "model_corrupted")
 Unauthorized = _error("Unauthorized", "unauthorized")

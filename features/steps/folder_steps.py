@@ -184,3 +184,42 @@ def weird_folder(world, standard_hub, folder, kind):
 @then(parsers.parse('no folder "{folder}" was written'))
 def nothing_written(world, folder):
     assert not (Path(world["tmp"]) / folder).exists()
+
+
+@given("an empty fake Hub on 127.0.0.1 that takes uploads")
+def empty_fake_hub(world):
+    from mlxk.testing.fakehub import FakeHub
+
+    hub = FakeHub([]).__enter__()
+    world["cleanup"].append(lambda: hub.__exit__(None, None, None))
+    world["fakehub"] = hub
+    world["env"].update(HF_ENDPOINT=hub.url, HF_TOKEN="hf_test_token", HF_HUB_DISABLE_XET="1")
+
+
+@then(parsers.parse('the fake Hub got one commit to "{repo}" without the clone\'s record'))
+def one_commit(world, repo):
+    from mlxk.cache.clone import MANIFEST
+
+    ((name, _, files),) = world["fakehub"].commits
+    assert name == repo and "model.safetensors" in files and MANIFEST not in files
+
+
+@then(
+    parsers.parse(
+        'pulling "{repo}" into a cache of its own gives the files of "{folder}", byte for byte'
+    )
+)
+def pulled_back(world, repo, folder):
+    from mlxk.cache.clone import MANIFEST
+    from mlxk.cache.info import resolve_runnable
+
+    hub = Path(world["tmp"]) / "pulled" / "hub"
+    env = {**world["env"], "HF_HUB_CACHE": str(hub)}
+    result = run_in_process(["pull", repo], env)
+    assert result.exit_code == 0, result.stderr
+    pulled = resolve_runnable(hub, repo).path
+    source = Path(world["tmp"]) / folder
+    names = sorted(p.name for p in source.iterdir() if p.name != MANIFEST)
+    assert sorted(p.name for p in pulled.iterdir()) == names
+    for name in names:
+        assert (pulled / name).read_bytes() == (source / name).read_bytes(), name

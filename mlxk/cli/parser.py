@@ -20,6 +20,7 @@ COMMANDS = {
     "embed": "embed",
     "clone": "clone",
     "convert": "convert",
+    "push": "push",
     "demo": "demo",
     "serve": "serve",
     "server": "serve",
@@ -166,6 +167,14 @@ def build_parser() -> Parser:
     p.add_argument("--q-mode", choices=("affine", "mxfp4"), default="affine", help="scheme")
     p.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), help="float type")
     p.add_argument("--force", action="store_true", help="replace DST if it is a model folder")
+    _json_flag(p)
+
+    p = sub.add_parser("push", help="upload a model folder to the Hub (huggingface_hub)")
+    p.add_argument("folder", metavar="FOLDER", help="the model folder, by its path")
+    p.add_argument("repo", metavar="ORG/NAME", help="the Hub repo (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--revision", help="the branch to commit to (default main)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
     _json_flag(p)
 
     p = sub.add_parser("embed", help="embedding vectors of texts (JSON Lines)")

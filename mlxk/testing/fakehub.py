@@ -1,6 +1,7 @@
 """A Hugging Face Hub stand-in on 127.0.0.1, for testing ``mlxk pull`` for real.
 
-It serves what huggingface_hub's ``model_info`` / ``snapshot_download`` ask for, over
+It serves what huggingface_hub's ``model_info`` / ``snapshot_download`` ask for (and,
+in :mod:`mlxk.testing.fakehub_upload`, what ``create_repo`` / ``upload_folder`` send), over
 plain HTTP (no Xet): repo info, the recursive tree listing, and ``HEAD``/``GET`` of
 ``/{repo}/resolve/{revision}/{path}`` with the headers the Hub sends (``X-Repo-Commit``,
 ``ETag``, ``X-Linked-Etag``/``X-Linked-Size`` for LFS files) and ``Range`` support for
@@ -57,6 +58,8 @@ class FakeHub:
         self.repos = {r.repo_id: r for r in repos}
         self.faults = _Faults()
         self.requests: list[tuple[str, str, dict]] = []
+        self.created: list[str] = []  # repos created by POST /api/repos/create
+        self.commits: list[tuple[str, str, list[str]]] = []  # (repo, summary, files)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -112,6 +115,14 @@ class FakeHub:
 
             def do_GET(self):
                 self._route(head=False)
+
+            def do_POST(self):  # the upload API (mlxk.testing.fakehub_upload)
+                from mlxk.testing.fakehub_upload import handle_post
+
+                hub.requests.append((self.command, self.path, dict(self.headers)))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                handle_post(self, hub, unquote(urlparse(self.path).path), body)
 
             # -- routing -------------------------------------------------------
             def _route(self, head: bool) -> None:
