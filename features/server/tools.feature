@@ -35,6 +35,19 @@ Feature: Agents call tools and get structured output from a served model
       | mlx-community/tiny-gpt-oss-tools        |
       | mlx-community/TinyMistral-Tools         |
 
+  Scenario Outline: A call written token by token streams its arguments in pieces
+    # spec: TOOLS-STREAM
+    When the openai client offers get_weather to "<model>": "Hi" with tool_choice "required"
+    And the openai client streams the same request
+    Then the streamed tool calls equal the unstreamed ones, name first
+    And the call's arguments arrived in several pieces whose text is the unstreamed arguments
+
+    Examples:
+      | model                               |
+      | mlx-community/TinyQwen3-Tools-Shy   |
+      | mlx-community/TinyLlama3-Tools      |
+      | mlx-community/tiny-gpt-oss-tools    |
+
   Scenario: Several calls at once, then one answer from all their results
     # spec: TOOLS-PARALLEL
     When the openai client offers get_weather to "mlx-community/TinyQwen3-Tools-Parallel": "Weather?"

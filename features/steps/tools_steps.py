@@ -186,6 +186,20 @@ def streamed_calls(world):
     assert streamed == unstreamed and streamed
 
 
+@then("the call's arguments arrived in several pieces whose text is the unstreamed arguments")
+def arguments_in_pieces(world):
+    pieces = [
+        delta.function.arguments
+        for chunk in world["chunks"]
+        if chunk.choices
+        for delta in chunk.choices[0].delta.tool_calls or []
+        if delta.function and delta.function.arguments
+    ]
+    (call,) = _calls(world)
+    assert len(pieces) > 2, pieces
+    assert "".join(pieces) == call.function.arguments
+
+
 @then(parsers.parse('the stream\'s finish reason is "{reason}"'))
 def stream_finish(world, reason):
     reasons = [c.choices[0].finish_reason for c in world["chunks"] if c.choices]

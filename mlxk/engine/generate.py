@@ -23,6 +23,7 @@ from mlxk.engine.reasoning import (
     StopStringFilter,
     detect_style,
 )
+from mlxk.engine.tool_stream import ToolCallPart
 from mlxk.engine.tools import ToolCall, ToolCallSplitter, ToolUse
 
 if TYPE_CHECKING:
@@ -76,8 +77,9 @@ class Chunk:
     finish_reason: str | None = None
     usage: Usage | None = None
     timings: Timings | None = None
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()  # complete calls (what an answer folds)
     logprobs: tuple[TokenLogprob, ...] = ()
+    tool_call_parts: tuple[ToolCallPart, ...] = ()  # calls as they stream (OpenAI deltas)
 
 
 @dataclass(frozen=True)
@@ -219,17 +221,30 @@ class TokenPipeline:
     ) -> list[Chunk]:
         """The chunks of these pieces, with the tool calls they complete split out."""
         calls: list[ToolCall] = []
+        parts: list[ToolCallPart] = []
         if self.tool_splitter is not None:
             pieces, calls = self.tool_splitter.feed(pieces)
             if closing:
                 more, last_calls = self.tool_splitter.finish()
                 pieces, calls = pieces + more, calls + last_calls
+            parts = self.tool_splitter.take_parts()
         chunks = _chunks(pieces, ids)
-        if calls:
-            if chunks and not chunks[-1].tool_calls and not chunks[-1].text:
-                chunks[-1] = replace(chunks[-1], tool_calls=tuple(calls))
+        if calls or parts:
+            made, streamed = tuple(calls), tuple(parts)
+            last = chunks[-1] if chunks else None
+            if (
+                last is not None
+                and not last.tool_calls
+                and not last.tool_call_parts
+                and not last.text
+            ):
+                chunks[-1] = replace(last, tool_calls=made, tool_call_parts=streamed)
             else:
-                chunks.append(Chunk(token_ids=() if chunks else ids, tool_calls=tuple(calls)))
+                chunks.append(
+                    Chunk(
+                        token_ids=() if chunks else ids, tool_calls=made, tool_call_parts=streamed
+                    )
+                )
         return chunks
 
 

@@ -11,8 +11,10 @@ Three kinds of format:
   reasoning splitter reads its header and hands its body here as the arguments.
 
 :class:`ToolCallSplitter` takes the answer text as it streams and returns the text
-outside calls and each call once complete. A call whose text does not parse is given
-back as answer text, so nothing the model said is lost.
+outside calls and each call once complete, and (``take_parts``) each call as it streams:
+its name as soon as it is written, then its arguments in pieces
+(:mod:`mlxk.engine.tool_stream`). A call whose text does not parse is given back as
+answer text, so nothing the model said is lost (a stream may already have named it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlxk.engine.reasoning import ANSWER, TOOL, TOOL_START, append_piece, partial_suffix
+from mlxk.engine.tool_stream import ArgumentStream, ToolCallPart
 
 PYTHON_TAG = "<|python_tag|>"
 
@@ -71,7 +74,11 @@ def tool_format(tokenizer: Any, special_tokens: frozenset[str]) -> ToolFormat | 
     return None
 
 
-def new_call(name: str, arguments: Any) -> ToolCall:
+def new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def new_call(name: str, arguments: Any, call_id: str | None = None) -> ToolCall:
     if not isinstance(arguments, str):
         arguments = json.dumps(arguments, ensure_ascii=False)
     else:
@@ -79,7 +86,7 @@ def new_call(name: str, arguments: Any) -> ToolCall:
             arguments = json.dumps(json.loads(arguments), ensure_ascii=False)
         except ValueError:
             pass
-    return ToolCall(f"call_{uuid.uuid4().hex[:24]}", name, arguments)
+    return ToolCall(call_id or new_call_id(), name, arguments)
 
 
 def _calls_from(parsed: Any) -> list[ToolCall]:
@@ -120,6 +127,9 @@ class ToolCallSplitter:
         self._inside: str | None = None  # the text of the call being read
         self._harmony_name: str | None = None
         self._decided = self.format.kind != "llama3_json"  # llama3: is the answer a call?
+        self._stream: ArgumentStream | None = None  # the call being read, streamed
+        self._started = 0  # calls begun (their streamed index)
+        self.parts: list[ToolCallPart] = []  # to send since last taken (take_parts)
 
     def feed(self, pieces: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[ToolCall]]:
         out: list[tuple[str, str]] = []
@@ -157,6 +167,47 @@ class ToolCallSplitter:
         self.made += len(calls)
         return calls
 
+    def take_parts(self) -> list[ToolCallPart]:
+        """The streamed pieces of calls made since the last time (heads and argument
+        text), in order; a call's complete form comes from ``feed``/``finish``."""
+        parts, self.parts = self.parts, []
+        return parts
+
+    def _begin(self, name: str | None = None) -> None:
+        """A call's text starts: stream it (only the first, with parallel calls off)."""
+        self._stream = None
+        if not self.use.single or self._started == 0:
+            self._stream = ArgumentStream(self._started, new_call_id(), name)
+        self._started += 1
+
+    def _grow(self, text: str) -> None:
+        if self._stream is not None and text:
+            self.parts += self._stream.feed(text)
+
+    def _complete(self, calls: list[ToolCall]) -> list[ToolCall]:
+        """The calls a body parsed into, as streamed: the first keeps the streamed id and
+        argument text (the rest of the value sent now); calls not streamed are sent
+        whole (head, then arguments)."""
+        stream, self._stream = self._stream, None
+        done = []
+        for i, call in enumerate(calls):
+            if i == 0 and stream is not None and stream.headed:
+                rest = stream.rest()
+                if rest:
+                    self.parts.append(ToolCallPart(stream.index, arguments=rest))
+                    stream.sent += len(rest)
+                call = ToolCall(stream.id, call.name, stream.streamed() or call.arguments)
+            else:
+                index = stream.index + i if stream is not None else self._started - 1 + i
+                if self.use.single and index > 0:
+                    continue
+                self.parts.append(ToolCallPart(index, call.id, call.name))
+                self.parts.append(ToolCallPart(index, arguments=call.arguments))
+            done.append(call)
+        if len(calls) > 1:
+            self._started += len(calls) - 1
+        return done
+
     def _markers(self, text: str, out: list, calls: list, *, final: bool) -> None:
         start, end = self.format.start, self.format.end
         buffer, self._held = self._held + text, ""
@@ -170,13 +221,16 @@ class ToolCallSplitter:
                     return
                 _answer(out, buffer[:at])
                 buffer, self._inside = buffer[at + len(start) :], ""
+                self._begin()
                 continue
             at = buffer.find(end) if end else -1
             if at == -1:
                 keep = 0 if final or not end else partial_suffix(buffer, (end,))
                 self._inside += buffer[: len(buffer) - keep]
+                self._grow(buffer[: len(buffer) - keep])
                 self._held = buffer[len(buffer) - keep :]
                 break
+            self._grow(buffer[:at])
             self._close_marked(self._inside + buffer[:at], out, calls)
             buffer, self._inside = buffer[at + len(end) :], None
         if final and self._inside is not None:
@@ -202,13 +256,17 @@ class ToolCallSplitter:
         closing: str = "",
     ) -> None:
         try:
-            calls += parse(body)
+            parsed = parse(body)
         except (ValueError, SyntaxError, TypeError, KeyError, AttributeError):
+            self._stream = None
             _answer(out, opening + body + closing)  # not a call after all: the text stays
+            return
+        calls += self._complete(parsed)
 
     def _llama3(self, text: str, out: list) -> None:
         if self._inside is not None:
             self._inside += text
+            self._grow(text)
             return
         if self._decided:
             _answer(out, text)
@@ -220,6 +278,8 @@ class ToolCallSplitter:
         self._decided = True
         if lead.startswith("{") or lead.startswith(PYTHON_TAG):
             self._inside, self._held = self._held, ""
+            self._begin()
+            self._grow(self._inside.strip().removeprefix(PYTHON_TAG))
         else:
             _answer(out, self._held)
             self._held = ""
@@ -228,14 +288,17 @@ class ToolCallSplitter:
         if channel == TOOL_START:
             self._close_harmony(out, calls)
             self._harmony_name, self._inside = text, ""
+            self._begin(text)
         elif channel == TOOL and self._inside is not None:
             self._inside += text
+            self._grow(text)
         else:
             out.append((channel, text))
 
     def _close_harmony(self, out: list, calls: list) -> None:
         if self._harmony_name is not None and self._inside is not None:
-            calls.append(new_call(self._harmony_name, self._inside.strip() or "{}"))
+            parsed = [new_call(self._harmony_name, self._inside.strip() or "{}")]
+            calls += self._complete(parsed)
         self._harmony_name, self._inside = None, None
 
 

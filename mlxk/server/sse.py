@@ -254,7 +254,6 @@ class Stream:
 async def chat_events(stream: Stream, mode: str, logprobs: bool = False) -> AsyncIterator[str]:
     """A chat completion's chunks: reasoning as ``mode`` says, tool calls name first."""
     sections: dict[int, str | None] = {}
-    calls: dict[int, int] = {}
 
     def body(item: Any, index: int):
         scored = [chat_logprob(e) for e in item.logprobs] if logprobs else []
@@ -272,13 +271,14 @@ async def chat_events(stream: Stream, mode: str, logprobs: bool = False) -> Asyn
                 sections[index] = item.channel
                 yield {"content": prefix + item.text}, scored
             scored = []
-        for call in item.tool_calls:  # its name first, then its arguments
-            at = calls.get(index, 0)
-            head = tool_call_of(call, at)
-            head["function"] = {"name": call.name, "arguments": ""}
-            yield {"tool_calls": [head]}, []
-            yield {"tool_calls": [{"index": at, "function": {"arguments": call.arguments}}]}, []
-            calls[index] = at + 1
+        for part in item.tool_call_parts:  # each call's name first, then its arguments
+            if part.id is not None:
+                head = {"index": part.index, "id": part.id, "type": "function"}
+                head["function"] = {"name": part.name, "arguments": ""}
+                yield {"tool_calls": [head]}, []
+            elif part.arguments:
+                piece = {"index": part.index, "function": {"arguments": part.arguments}}
+                yield {"tool_calls": [piece]}, []
         if scored:
             yield {}, scored
 
