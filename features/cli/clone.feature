@@ -48,3 +48,4 @@ Feature: mlxk clone copies a cached model into a folder of its own
       | mlxk clone TinyLlama-Chat-4bit ./taken           | not empty              |
       | mlxk clone ./taken ./other                       | not by a path          |
       | mlxk clone nobody/nothing ./other                | nobody/nothing         |
+      | mlxk clone TinyLlama-Chat-4bit <cache>/copy      | in the Hugging Face cache |

@@ -42,3 +42,5 @@ Feature: mlxk convert quantizes and converts with mlx-lm into a checked folder
       | mlxk convert ./weird ./out                        | cannot convert        |
       | mlxk convert tiny-bert-embedder ./out             | embedding model       |
       | mlxk convert TinyLlama-Chat ./taken               | exists                |
+      | mlxk convert Tiny-Chat-PyTorch ./out              | no *.safetensors      |
+      | mlxk convert TinyLlama-Chat <cache>/out           | in the Hugging Face cache |

@@ -39,6 +39,8 @@ Feature: mlxk serve runs supervised and stops cleanly
       | nothing else                     | --port 70000                     | 2    | not between 1 and 65535 |
       | nothing else                     | --max-tokens -1                  | 2    | not 1 or more           |
       | nothing else                     | --prompt-cache lots              | 2    | is not a size           |
+      | nothing else                     | --model-dir /nonexistent/models  | 2    | is not a directory      |
+      | nothing else                     | --model ./no-such-folder         | 1    | no model folder at      |
 
   Scenario: With --json an unhealable start error is one JSON envelope
     # spec: SRV-SUPERVISOR-FATAL

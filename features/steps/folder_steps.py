@@ -28,6 +28,8 @@ def empty_folder_and_file(world, folder, name):
 
 
 def _in_folder(world, command, stdin=""):
+    """Run in the scenario's folder; ``<cache>`` in the command is the cache's path."""
+    command = command.replace("<cache>", world["env"].get("HF_HUB_CACHE", "<cache>"))
     here = os.getcwd()
     os.chdir(world["tmp"])
     try:

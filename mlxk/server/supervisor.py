@@ -4,7 +4,8 @@ SIGINT or SIGTERM to the supervisor is passed to the child as SIGTERM (uvicorn t
 drains open requests); after a grace period the child is killed. The supervisor exits
 only when the child has, so no orphan keeps the port; and if the supervisor itself is
 killed, the child follows it (``exit_with_parent``). A child that could not start at
-all (exit 78) is not restarted: nothing about a second try would differ.
+all (exit 78), or refused its options (exit 2), is not restarted: nothing about a second
+try would differ.
 
 The child is started so that the working directory is not on its import path: a
 ``queue.py`` lying where the user starts the server must not be imported.
@@ -25,6 +26,7 @@ RESTART_LIMIT = 5
 RESTART_WINDOW_S = 60.0
 GRACE_S = 10.0
 EXIT_CANNOT_START = 78
+EXIT_USAGE = 2  # mlxk's exit code for a usage error (mlxk.errors)
 
 
 def child_command(argv: list[str]) -> list[str]:
@@ -64,8 +66,8 @@ def supervise(
             code = _wait(child, lambda: stopping)
             if stopping or code == 0:
                 return 0
-            if code == EXIT_CANNOT_START:
-                return EXIT_CANNOT_START  # the child said why, in one line
+            if code in (EXIT_CANNOT_START, EXIT_USAGE):
+                return code  # the child said why, in one line; a retry would say it again
             now = time.monotonic()
             restarts = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
             if len(restarts) > RESTART_LIMIT:

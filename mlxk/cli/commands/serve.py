@@ -47,6 +47,10 @@ def api_key(args: Namespace, settings: Settings) -> str | None:
 
 def preflight(args: Namespace, settings: Settings) -> None:
     """Refuse, once and at once, what no restart would fix."""
+    from mlxk.server.settings import model_dir
+
+    for folder in args.model_dir or ():
+        model_dir(folder)  # refused here, once, rather than by every restarted child
     if args.model:
         from mlxk.cache.info import resolve_runnable
 
