@@ -28,10 +28,13 @@ _STRUCTURAL = re.compile(rb'["{}\[\],\\ \t\r\n]')
 
 @dataclass(frozen=True)
 class LexState:
-    """Where a JSON text is: inside a string, after a backslash."""
+    """Where a JSON text is: inside a string, after a backslash, how many brackets deep
+    (a bracket at depth 0 is plain text: the grammar around the JSON, or a value that
+    is text, as Qwen3-Coder's XML-like parameters are)."""
 
     in_string: bool = False
     escaped: bool = False
+    depth: int = 0
 
 
 def lex(data: bytes, state: LexState) -> tuple[float | None, LexState]:
@@ -39,7 +42,7 @@ def lex(data: bytes, state: LexState) -> tuple[float | None, LexState]:
     (None if it does none), and the state after it. Only the first counts: ``",`` is
     worth what ``"`` is, and no more, or a way out could loop on ``",`` ``"``."""
     score: float | None = None
-    in_string, escaped = state.in_string, state.escaped
+    in_string, escaped, depth = state.in_string, state.escaped, state.depth
     for byte in data:
         weight = None
         if in_string:
@@ -51,17 +54,19 @@ def lex(data: bytes, state: LexState) -> tuple[float | None, LexState]:
                 in_string, weight = False, END_STRING
         elif byte == 0x22:
             in_string, weight = True, START_STRING
-        elif byte in b"}]":
-            weight = CLOSE
+        elif byte in b"}]" and depth > 0:
+            weight, depth = CLOSE, depth - 1
         elif byte in b"{[":
-            weight = OPEN
-        elif byte == 0x2C:
+            weight, depth = OPEN, depth + 1
+        elif byte == 0x2C and depth > 0:
             weight = NEXT
-        elif byte in b" \t\r\n":
+        elif byte == 0x0A:  # a line break: where a grammar around the JSON (XML) goes on
+            weight = NEXT
+        elif byte in b" \t\r":
             weight = SPACE
         if score is None and weight is not None:
             score = weight
-    return score, LexState(in_string, escaped)
+    return score, LexState(in_string, escaped, depth)
 
 
 def _score(data: bytes, state: LexState) -> float:
@@ -72,8 +77,8 @@ def _score(data: bytes, state: LexState) -> float:
 
 
 class ClosingTable:
-    """Each token's closing score from inside a string and from outside one, computed
-    once per model."""
+    """Each token's closing score from inside a string, from inside brackets and from
+    outside any, computed once per model."""
 
     def __init__(self, tokenizer: Any, vocab_size: int):
         import numpy as np
@@ -81,14 +86,16 @@ class ClosingTable:
         self._tokenizer = tokenizer
         self.inside = np.zeros(vocab_size, dtype=np.float32)
         self.outside = np.zeros(vocab_size, dtype=np.float32)
-        inside, outside = LexState(in_string=True), LexState()
+        self.top = np.zeros(vocab_size, dtype=np.float32)
+        states = (LexState(in_string=True), LexState(depth=1), LexState())
         for token in range(min(vocab_size, tokenizer.vocab_size)):
             data = tokenizer.decode_bytes([token])
             if _STRUCTURAL.search(data):
-                self.inside[token] = _score(data, inside)
-                self.outside[token] = _score(data, outside)
+                self.inside[token], self.outside[token], self.top[token] = (
+                    _score(data, state) for state in states
+                )
             else:
-                self.inside[token] = self.outside[token] = -0.01 * len(data)
+                self.inside[token] = self.outside[token] = self.top[token] = -0.01 * len(data)
 
     def advance(self, state: LexState, token: int) -> LexState:
         return lex(self._tokenizer.decode_bytes([token]), state)[1]
@@ -96,7 +103,9 @@ class ClosingTable:
     def scores(self, state: LexState) -> Any:
         if state.escaped:  # the next byte is escaped: nothing closes yet
             return self.outside * 0
-        return self.inside if state.in_string else self.outside
+        if state.in_string:
+            return self.inside
+        return self.outside if state.depth > 0 else self.top
 
 
 def way_out(matcher: Any, table: ClosingTable, state: LexState, limit: int, mask: Any) -> list[int]:

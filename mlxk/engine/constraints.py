@@ -122,7 +122,13 @@ def tool_grammar(loaded: LoadedModel, form: ToolFormat, tools: list[dict]) -> An
         listed = {"type": "array", "items": any_call, "minItems": 1, "maxItems": 1}
         source = f"start: {_token(loaded, form.start)} calls\ncalls: {_json_rule(listed)}"
         return loaded.grammars.lark(source, "tool_choice")
-    if form.start == "<tool_call>" and form.end == "</tool_call>":
+    if _parser_of(form) == "qwen3_coder":
+        return loaded.grammars.lark(qwen3_coder_grammar(loaded, form, tools), "tool_choice")
+    if (
+        form.start == "<tool_call>"
+        and form.end == "</tool_call>"
+        and _parser_of(form) == "json_tools"
+    ):
         source = (
             f'start: {_token(loaded, form.start)} "\\n" call "\\n" {_token(loaded, form.end)}\n'
             f"call: {_json_rule(any_call)}"
@@ -132,3 +138,75 @@ def tool_grammar(loaded: LoadedModel, form: ToolFormat, tools: list[dict]) -> An
         f"this model's tool-call format ({form.start}…) cannot be forced; use tool_choice 'auto'",
         param="tool_choice",
     )
+
+
+def _parser_of(form: ToolFormat) -> str:
+    """Which of mlx-lm's tool parsers reads this format (its module's name)."""
+    return str(getattr(form.parser, "__module__", "")).rsplit(".", 1)[-1]
+
+
+def qwen3_coder_grammar(loaded: LoadedModel, form: ToolFormat, tools: list[dict]) -> str:
+    """Qwen3-Coder's XML-like call, ``<function=NAME>`` with one ``<parameter=KEY>`` per
+    argument: the required ones in order, then the optional ones, each value in the
+    form the parser reads back to the schema's type (strings bare, on one line).
+
+    Raises:
+        InvalidRequest: a parameter whose schema has no type this format can carry.
+    """
+    rules = []
+    for i, tool in enumerate(tools):
+        function = tool["function"]
+        schema = function.get("parameters") or ANY_OBJECT
+        properties = schema.get("properties") or {}
+        required = [k for k in schema.get("required", []) if k in properties]
+        optional = [k for k in properties if k not in required]
+        body = []
+        for j, key in enumerate(required + optional):
+            rule = f"f{i}p{j}"
+            opening, closing = json.dumps(f"<parameter={key}>\n"), json.dumps("\n</parameter>\n")
+            options = _xml_values(properties[key], key)
+            for k, option in enumerate(options):
+                if option.startswith("%json"):  # a rule of its own
+                    rules.append(f"{rule}j{k}: {option}")
+                    options[k] = f"{rule}j{k}"
+            rules.append(f"{rule}: {opening} ({' | '.join(options)}) {closing}")
+            body.append(rule if key in required else f"{rule}?")
+        head = json.dumps(f"<function={function['name']}>\n")
+        rules.append(f'call{i}: {head} {" ".join(body)} "</function>"')
+    start, end = _token(loaded, form.start), _token(loaded, form.end)
+    alternatives = " | ".join(f"call{i}" for i in range(len(tools)))
+    return "\n".join([f'start: {start} "\\n" ({alternatives}) "\\n" {end}', *rules])
+
+
+def _xml_values(schema: dict, key: str) -> list[str]:
+    """Lark expressions for one parameter's value, as qwen3_coder's parser reads it."""
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    options = []
+    for kind in kinds:
+        if kind == "string" and "enum" in schema:
+            options += [json.dumps(str(v)) for v in schema["enum"] if isinstance(v, str)]
+        elif kind == "string" and "pattern" in schema:
+            pattern = str(schema["pattern"]).removeprefix("^").removesuffix("$")
+            options.append("/" + pattern.replace("/", "\\/") + "/")
+        elif kind == "string":
+            low, high = schema.get("minLength", 0), schema.get("maxLength", 256)
+            options.append(f"/[^<\\n]{{{low},{high}}}/")
+        elif kind == "boolean":
+            options += ['"true"', '"false"']
+        elif kind == "null":
+            options.append('"null"')
+        elif kind in ("integer", "number") and not {"minimum", "maximum"} & set(schema):
+            # the parser reads numbers through float(): no exponent to overflow it
+            fraction = "" if kind == "integer" else "(\\.[0-9]{1,15})?"
+            options.append(f"/-?(0|[1-9][0-9]{{0,15}}){fraction}/")
+        elif kind in ("integer", "number", "object", "array"):
+            options.append(_json_rule(closed_objects({**schema, "type": kind})))
+        else:
+            raise InvalidRequest(
+                f"parameter '{key}' has no type this model's call format can carry"
+                " (string, number, integer, boolean, object, array, null); use tool_choice"
+                " 'auto'",
+                param="tool_choice",
+            )
+    return options
