@@ -84,3 +84,20 @@ def test_each_format_is_cut_out_parsed_by_mlx_lm_and_streamed(name, cut):
     heads = [p for p in parts if p.id is not None]
     assert [(p.index, p.id, p.name) for p in heads] == [(0, call.id, "get_weather")]
     assert "".join(p.arguments for p in parts) == call.arguments
+
+
+# spec: TOOLS-PARALLEL
+def test_with_one_call_allowed_a_broken_call_does_not_use_up_its_place():
+    module = importlib.import_module("mlx_lm.tool_parsers.json_tools")
+    form = ToolFormat(
+        "markers", module.tool_call_start, module.tool_call_end, module.parse_tool_call
+    )
+    splitter = ToolCallSplitter(ToolUse(form, TOOLS, single=True))
+    good = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    text = f"<tool_call>oops</tool_call><tool_call>{good}</tool_call>"
+    _, calls = splitter.feed([(ANSWER, text)])
+    _, more = splitter.finish()
+    (call,) = calls + more
+    assert call.name == "get_weather"
+    parts = splitter.take_parts()
+    assert {p.index for p in parts} == {0}

@@ -51,3 +51,16 @@ def test_a_body_that_is_not_name_first_json_streams_nothing():
     stream = ArgumentStream(0, "call_1")
     assert stream.feed("<function=f><parameter=x>1</parameter></function>") == []
     assert not stream.headed and stream.rest() == ""
+
+
+# spec: TOOLS-STREAM
+@pytest.mark.parametrize(
+    "body",
+    [
+        r'{"name": "get\_weather", "arguments": {"a": 1}}',  # an escape JSON does not know
+        '{"name": "f", "arguments": "{\\"a\\": 1}"}',  # arguments as a JSON string
+    ],
+)
+def test_a_body_it_cannot_stream_safely_is_left_whole(body):
+    stream = ArgumentStream(0, "call_1")
+    assert stream.feed(body) == [] and not stream.headed

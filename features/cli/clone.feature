@@ -49,3 +49,14 @@ Feature: mlxk clone copies a cached model into a folder of its own
       | mlxk clone ./taken ./other                       | not by a path          |
       | mlxk clone nobody/nothing ./other                | nobody/nothing         |
       | mlxk clone TinyLlama-Chat-4bit <cache>/copy      | in the Hugging Face cache |
+
+  Scenario: A cached model whose bytes changed is not cloned as if it were whole
+    # spec: CACHE-CLONE
+    Given a cache with these models:
+      | name         | kind      | revisions |
+      | acme/Bit-Rot | chat-4bit | 1         |
+    And one byte of "model.safetensors" of "acme/Bit-Rot" is flipped
+    When I run "mlxk clone acme/Bit-Rot ./copy --json" in the scenario folder
+    Then the exit code is not 0
+    And the JSON error type is "model_corrupted"
+    And the JSON field "error.message" contains "does not match its recorded hash"

@@ -29,6 +29,7 @@ Feature: mlxk convert quantizes and converts with mlx-lm into a checked folder
     # spec: CACHE-CONVERT
     Given a folder "weird" whose config names the model type "no-such-model"
     And a copy of "mlx-community/TinyLlama-Chat" in the folder "taken"
+    And a folder "project" holding only a config.json
     When I run "<command>" in the scenario folder
     Then the exit code is not 0
     And the error is one line on stderr without a traceback
@@ -44,3 +45,5 @@ Feature: mlxk convert quantizes and converts with mlx-lm into a checked folder
       | mlxk convert TinyLlama-Chat ./taken               | exists                |
       | mlxk convert Tiny-Chat-PyTorch ./out              | no *.safetensors      |
       | mlxk convert TinyLlama-Chat <cache>/out           | in the Hugging Face cache |
+      | mlxk convert ./taken ./taken --force              | the source model's folder |
+      | mlxk convert TinyLlama-Chat ./project --force     | not a model folder    |

@@ -30,6 +30,7 @@ Feature: The server serves model folders only from under --model-dir
       | /etc                         | 403    |
       | ../../etc/passwd             | 403    |
       | ./missing                    | 404    |
+      | ./<300 a>                    | 404    |
 
   Scenario: Without --model-dir no folder is served
     # spec: FOLDER-SERVE

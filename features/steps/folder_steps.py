@@ -78,6 +78,10 @@ def _chat(world, model):
 
 @when(parsers.parse('a client asks for the model "{model}"'))
 def ask_model(world, model):
+    """``<tmp>`` is the scenario's folder, ``<300 a>`` 300 a's."""
+    import re
+
+    model = re.sub(r"<(\d+) (\w)>", lambda m: m[2] * int(m[1]), model)
     world["http"] = _chat(world, model.replace("<tmp>", str(world["tmp"])))
 
 
@@ -225,3 +229,10 @@ def pulled_back(world, repo, folder):
     assert sorted(p.name for p in pulled.iterdir()) == names
     for name in names:
         assert (pulled / name).read_bytes() == (source / name).read_bytes(), name
+
+
+@given(parsers.parse('a folder "{folder}" holding only a config.json'))
+def config_only_folder(world, folder):
+    path = Path(world["tmp"]) / folder
+    path.mkdir(parents=True)
+    (path / "config.json").write_text('{"model_type": "llama"}')

@@ -83,22 +83,40 @@ def _prepare(target: Path, hub: Path, name: str, commit: str) -> dict:
 
 
 def _copy(source: Path, copy: Path) -> str:
-    """Copy through ``NAME.part``; the SHA-256 of what was read, checked on the copy."""
+    """Copy through ``NAME.part``; the SHA-256 of what was read, checked against the
+    cache's own record of the file (its blob's name) and on the copy."""
     copy.parent.mkdir(parents=True, exist_ok=True)
     part = copy.with_name(copy.name + ".part")
-    digest = hashlib.sha256()
+    digest, git = hashlib.sha256(), hashlib.sha1()
     try:
+        git.update(b"blob %d\0" % source.stat().st_size)
         with source.open("rb") as reader, part.open("wb") as writer:
             for block in iter(lambda: reader.read(1 << 20), b""):
                 digest.update(block)
+                git.update(block)
                 writer.write(block)
     except PermissionError as error:
         raise PermissionDenied(f"cannot copy {source.name}: {error.strerror}") from None
+    except FileNotFoundError:
+        raise ModelCorrupted(
+            f"{source.name} is missing from the cache: run 'mlxk pull' again"
+        ) from None
+    recorded = source.resolve().name  # a blob is named by its sha256 (LFS) or git sha1
+    if recorded not in (digest.hexdigest(), git.hexdigest()) and _is_hash(recorded):
+        part.unlink()
+        raise ModelCorrupted(
+            f"{source.name} in the cache does not match its recorded hash: run 'mlxk pull'"
+            " again before cloning"
+        )
     expected = digest.hexdigest()
     if sha256_of(part) != expected:
         raise ModelCorrupted(f"{copy.name} did not read back as it was written")
     os.replace(part, copy)
     return expected
+
+
+def _is_hash(name: str) -> bool:
+    return len(name) in (40, 64) and all(c in "0123456789abcdef" for c in name)
 
 
 def _read_manifest(folder: Path) -> dict | None:

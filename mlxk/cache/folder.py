@@ -60,11 +60,12 @@ def inside(path: Path, roots: tuple[Path, ...]) -> bool:
 def served_folder(text: str, roots: tuple[Path, ...]) -> str:
     """The folder a request names, if it lies under one of the server's ``--model-dir``
     roots: an absolute path (``~`` is the server's home), or one relative to a root.
-    Checked on the path as written before anything is read, and again once its links
-    are resolved, so neither ``..`` nor a link leads out.
+    Its links are resolved (their targets' names only; no file is read) before it is
+    held against the roots, so neither ``..`` nor a link leads out.
 
     Raises:
         PermissionDenied: no roots, or the folder is outside them.
+        ModelNotFound: it is inside, but not there (or its name cannot be looked up).
     """
     raw = (text or "").strip()
     if not roots:
@@ -72,18 +73,22 @@ def served_folder(text: str, roots: tuple[Path, ...]) -> str:
             "this server serves no model folders (start it with --model-dir DIR)", param="model"
         )
     if raw.startswith(("/", "~")):
-        candidates = [Path(os.path.normpath(os.path.expanduser(raw)))]
+        candidates = [Path(os.path.expanduser(raw))]
     else:
-        candidates = [Path(os.path.normpath(root / raw)) for root in roots]
+        candidates = [root / raw for root in roots]
+    inside_any = False
     for candidate in candidates:
-        if inside(candidate, roots) and candidate.exists():
-            real = folder_path(str(candidate))
-            if inside(real, roots):
-                return str(real)
-    if any(inside(c, roots) for c in candidates):
-        found = [c for c in candidates if c.exists()]
-        if not found:
-            raise ModelNotFound(f"no model folder at {raw} under --model-dir")
+        try:
+            real = Path(os.path.realpath(candidate))
+            if not inside(real, roots):
+                continue
+            inside_any = True
+            if real.is_dir():
+                return str(folder_path(str(real)))
+        except (OSError, ValueError):  # a name too long, an unreadable directory on the way
+            inside_any = True
+    if inside_any:
+        raise ModelNotFound(f"no model folder at {raw} under --model-dir")
     raise PermissionDenied(f"{raw} is outside the server's --model-dir folders", param="model")
 
 

@@ -110,7 +110,8 @@ class ClosingTable:
 
 def way_out(matcher: Any, table: ClosingTable, state: LexState, limit: int, mask: Any) -> list[int]:
     """The tokens of a short way from ``matcher``'s state to a complete output (at most
-    ``limit`` + 1 of them; empty when it is complete already). ``mask(matcher)`` gives
+    ``limit`` + 1 of them; empty when it is complete already, or when none was found:
+    forcing a way that does not end would only cut the output elsewhere). ``mask(matcher)`` gives
     the allowed tokens as a numpy bool array. ``matcher`` is not advanced."""
     import numpy as np
 
@@ -125,4 +126,4 @@ def way_out(matcher: Any, table: ClosingTable, state: LexState, limit: int, mask
             break
         path.append(best)
         state = table.advance(state, best)
-    return path
+    return path if matcher.is_accepting() or matcher.is_stopped() else []

@@ -83,7 +83,12 @@ class ArgumentStream:
         match = _HEAD.match(self.text)
         if match is None or match.end() == len(self.text):  # the value has not begun yet
             return False
-        self.name = json.loads(f'"{match.group(1)}"')
+        if self.text[match.end()] not in "{[":  # a string or a number: sent whole at the end
+            return False
+        try:
+            self.name = json.loads(f'"{match.group(1)}"')
+        except ValueError:  # a name no JSON decoder reads: left to the parser at the end
+            return False
         self.start = match.end()
         return True
 

@@ -258,6 +258,8 @@ class ToolCallSplitter:
         try:
             parsed = parse(body)
         except (ValueError, SyntaxError, TypeError, KeyError, AttributeError):
+            if self._stream is not None and not self._stream.headed:
+                self._started -= 1  # nothing of it was sent: its index is free again
             self._stream = None
             _answer(out, opening + body + closing)  # not a call after all: the text stays
             return

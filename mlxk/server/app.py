@@ -78,8 +78,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await asyncio.to_thread(warm_up)
         guard_connections()  # after mlx-lm's import, which sets the descriptor limit
         log_blas(use_fast_blas(), decode_threads)
-        if settings.model:
-            await manager.preload(settings.model)
+        if manager.preload_name:
+            await manager.preload(manager.preload_name)
         yield
         await manager.shutdown()
 

@@ -60,6 +60,15 @@ class ModelManager:
         self.batch_window = max(0.0, settings.batch_window)
         self.metrics = Metrics()
         self.roots = served_roots(settings)
+        # --model as a folder is preloaded by its absolute path (a relative one would be
+        # looked up under the roots, and the folder is a root itself)
+        self.preload_name = (
+            str(self.roots[-1])
+            if settings.model
+            and self.roots
+            and (settings.model.strip().startswith((".", "/", "~")))
+            else settings.model
+        )
         self.slot = ModelSlot(
             settings.hub_cache,
             roots=self.roots,

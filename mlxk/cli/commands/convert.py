@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,10 +40,10 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     config = read_json(info.path / "config.json") or {}
     _check_type(config, info.path)
     check_convertible(config, conversion)
-    target = _target(Path(args.target), settings.hub_cache, args.force)
+    target = _target(Path(args.target), settings.hub_cache, args.force, info.path)
     if not sink.json_mode:
         sink.note(f"converting {info.name}: {conversion.describe()}")
-    convert(info.path, target, info.name, conversion)
+    _convert_into(target, lambda into: convert(info.path, into, info.name, conversion))
     result = resolve_model(settings.hub_cache, str(target))
     made = describe(result.repo, result.snapshot)
     verdict = verify_blobs(target) if made.integrity.ok else made.integrity
@@ -72,16 +73,36 @@ def _check_type(config: dict, path: Path) -> None:
         raise ModelNotRunnable("no *.safetensors weights: mlx-lm cannot convert it")
 
 
-def _target(target: Path, hub: Path, force: bool) -> Path:
-    """DST, absolute; refused in the cache, or if it exists (unless --force and it is a
-    model folder or empty: then it is replaced)."""
+def _target(target: Path, hub: Path, force: bool, source: Path) -> Path:
+    """DST, absolute; refused in (or around) the cache or the source, or if it exists,
+    unless --force and it is a model folder (config and weights): then it is replaced
+    once the new one is made."""
     target = target.expanduser().absolute()
-    if inside(target.resolve(), (hub.resolve(),)):
+    real, hub_real, source_real = target.resolve(), hub.resolve(), source.resolve()
+    if inside(real, (hub_real,)) or inside(hub_real, (real,)):
         raise UsageError(f"{target} is in the Hugging Face cache: convert into a folder outside it")
+    if inside(real, (source_real,)) or inside(source_real, (real,)):
+        raise UsageError(f"{target} is the source model's folder, or holds it")
     if target.exists():
         if not force:
             raise UsageError(f"{target} exists: choose a new folder, or --force to replace it")
-        if target.is_file() or (any(target.iterdir()) and not (target / "config.json").is_file()):
+        model = (target / "config.json").is_file() and any(target.glob("*.safetensors"))
+        if target.is_file() or target.is_symlink() or not model:
             raise UsageError(f"{target} is not a model folder: --force replaces only those")
-        shutil.rmtree(target)
     return target
+
+
+def _convert_into(target: Path, make: Callable[[Path], None]) -> None:
+    """Make the model in a new folder beside ``target``, then put it in ``target``'s
+    place: a conversion that fails leaves what was there."""
+    staging = target.with_name(f".{target.name}.mlxk-convert")
+    if staging.exists():
+        shutil.rmtree(staging)  # our own, left by an interrupted conversion
+    try:
+        make(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
