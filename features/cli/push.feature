@@ -38,3 +38,14 @@ Feature: mlxk push uploads a healthy model folder through huggingface_hub
       | mlxk push ./empty me/my-model             | not ready to push   |
       | mlxk push TinyLlama-Chat-4bit me/my-model | by its path         |
       | mlxk push ./mine not-a-repo               | expected org/name   |
+
+  Scenario: --private makes a new repo private, and refuses to send to a public one
+    # spec: CACHE-PUSH
+    When I run "mlxk push ./mine me/secret --private" in the scenario folder
+    Then the exit code is 0
+    And the fake Hub holds "me/secret" as a private repo
+    When I run "mlxk push ./mine me/open" in the scenario folder
+    And I run "mlxk push ./mine me/open --private" in the scenario folder
+    Then the exit code is not 0
+    And stderr contains "exists and is public"
+    And the fake Hub got 2 commits in all

@@ -236,3 +236,13 @@ def config_only_folder(world, folder):
     path = Path(world["tmp"]) / folder
     path.mkdir(parents=True)
     (path / "config.json").write_text('{"model_type": "llama"}')
+
+
+@then(parsers.parse('the fake Hub holds "{repo}" as a private repo'))
+def private_repo(world, repo):
+    assert world["fakehub"].repos[repo].private
+
+
+@then(parsers.parse("the fake Hub got {count:d} commits in all"))
+def commits_in_all(world, count):
+    assert len(world["fakehub"].commits) == count

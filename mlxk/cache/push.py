@@ -13,7 +13,7 @@ from pathlib import Path
 from mlxk.cache.clone import MANIFEST
 from mlxk.cache.naming import parse_spec
 from mlxk.cache.scan import list_files
-from mlxk.errors import AccessDenied, HubUnreachable, InvalidModelName, UploadFailed
+from mlxk.errors import AccessDenied, HubUnreachable, InvalidModelName, UploadFailed, UsageError
 from mlxk.settings import Settings
 
 LEFT_OUT = (MANIFEST, "*.part", ".git/*", ".DS_Store")
@@ -62,6 +62,11 @@ def push(
     api = HfApi(endpoint=settings.hf_endpoint, token=settings.hf_token)
     try:
         api.create_repo(spec.name, private=private, exist_ok=True)
+        if private and not api.repo_info(spec.name).private:
+            raise UsageError(
+                f"{spec.name} exists and is public: --private does not change that; make it"
+                " private on the Hub first, or push to a new repo"
+            )
         done = api.upload_folder(
             repo_id=spec.name,
             folder_path=str(folder),

@@ -138,7 +138,9 @@ class FakeHub:
                 self._error(404, "RepoNotFound", "Repository not found")
 
             def _denied(self, repo: HubRepo) -> bool:
-                if repo.private:
+                authorized = "authorization" in {k.lower() for k in self.headers}
+                if repo.private and not (authorized and repo.repo_id in hub.created):
+                    # private: only its owner sees it (the token that created it here)
                     self._error(401, "RepoNotFound", "Repository not found")
                     return True
                 if repo.gated and "authorization" not in {k.lower() for k in self.headers}:
@@ -250,9 +252,9 @@ class FakeHub:
                     return
                 self.wfile.write(body)
 
-            def _json(self, payload) -> None:
+            def _json(self, payload, status: int = 200) -> None:
                 data = json.dumps(payload).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

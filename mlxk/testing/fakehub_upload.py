@@ -45,9 +45,11 @@ def handle_post(handler: Any, hub: Any, path: str, body: bytes) -> None:
 def _create(handler: Any, hub: Any, payload: dict) -> None:
     name, org = payload.get("name"), payload.get("organization")
     repo_id = f"{org}/{name}" if org else str(name)
-    if repo_id in hub.repos:
-        return handler._error(409, "RepoExists", "You already created this model repo")
-    hub.repos[repo_id] = HubRepo(repo_id, {}, private=bool(payload.get("private")))
+    if repo_id in hub.repos:  # the Hub's conflict names the repo's URL, as clients read it
+        body = {"error": "You already created this model repo", "url": f"{hub.url}/{repo_id}"}
+        return handler._json(body, status=409)
+    private = payload.get("visibility") == "private" or payload.get("private") is True
+    hub.repos[repo_id] = HubRepo(repo_id, {}, private=private)
     hub.created.append(repo_id)
     handler._json({"url": f"{hub.url}/{repo_id}", "name": repo_id})
 
