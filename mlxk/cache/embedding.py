@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlxk.cache.detect import read_json
+from mlxk.errors import InvalidRequest
 
 ENCODERS = {"bert", "xlm-roberta", "roberta", "nomic_bert", "modernbert", "mpnet"}
 # Families trained to be cut to fewer dimensions (Matryoshka): ``dimensions`` works.
@@ -32,6 +33,22 @@ class EmbeddingFacts:
     dimension: int | None
     max_length: int | None
     matryoshka: bool  # may be cut to fewer dimensions
+
+    def check_dimensions(self, wanted: int) -> None:
+        """Refuse (400 naming ``dimensions``) a cut the model cannot make: more than its
+        dimension, or any cut of a model not trained to be cut."""
+        if wanted < 1:
+            raise InvalidRequest(f"dimensions is {wanted}: at least 1", param="dimensions")
+        if self.dimension is not None and wanted > self.dimension:
+            raise InvalidRequest(
+                f"dimensions is {wanted}, more than this model's {self.dimension}",
+                param="dimensions",
+            )
+        if not self.matryoshka and wanted != self.dimension:
+            raise InvalidRequest(
+                "this model's vectors cannot be cut to fewer dimensions (not Matryoshka-trained)",
+                param="dimensions",
+            )
 
     def to_dict(self) -> dict:
         return {

@@ -87,6 +87,7 @@ class ClosingTable:
         self.inside = np.zeros(vocab_size, dtype=np.float32)
         self.outside = np.zeros(vocab_size, dtype=np.float32)
         self.top = np.zeros(vocab_size, dtype=np.float32)
+        self._nothing = np.zeros(vocab_size, dtype=np.float32)  # after a backslash
         states = (LexState(in_string=True), LexState(depth=1), LexState())
         for token in range(min(vocab_size, tokenizer.vocab_size)):
             data = tokenizer.decode_bytes([token])
@@ -102,7 +103,7 @@ class ClosingTable:
 
     def scores(self, state: LexState) -> Any:
         if state.escaped:  # the next byte is escaped: nothing closes yet
-            return self.outside * 0
+            return self._nothing
         if state.in_string:
             return self.inside
         return self.outside if state.depth > 0 else self.top

@@ -176,10 +176,15 @@ class GrammarProcessor:
         self._made += len(tokens)
         self.matcher.consume_tokens(tokens)
         if self.budget is not None:
-            if not callable(self._table) or self._made <= len(tokens):
-                self._table = self._table() if callable(self._table) else self._table
+            table = self._closing_table()
             for token in tokens:
-                self._state = self._table.advance(self._state, token)
+                self._state = table.advance(self._state, token)
+
+    def _closing_table(self) -> Any:
+        """The model's closing table, fetched the first time it is needed."""
+        if callable(self._table):
+            self._table = self._table()
+        return self._table
 
     def _mask(self, matcher: Any) -> Any:
         import numpy as np
@@ -199,9 +204,7 @@ class GrammarProcessor:
         near = left <= self._way_out_length + CLOSING_WATCH
         if not near and self._made % CLOSING_EVERY:
             return None
-        if callable(self._table):
-            self._table = self._table()
-        path = way_out(self.matcher, self._table, self._state, left, self._mask)
+        path = way_out(self.matcher, self._closing_table(), self._state, left, self._mask)
         self._way_out_length = len(path)
         if not path or len(path) < left - CLOSING_SLACK:
             return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxk.cache.info import ModelInfo, resolve_runnable
-from mlxk.errors import InsufficientMemory, InvalidRequest
+from mlxk.errors import InsufficientMemory
 
 log = logging.getLogger("mlxk.server")
 
@@ -71,12 +71,12 @@ class EmbeddingSlot:
         facts = info.embedding
         assert facts is not None, "an embedding model has its facts"
         if request.dimensions is not None:
-            _check_dimensions(request.dimensions, facts.dimension, facts.matryoshka)
+            facts.check_dimensions(request.dimensions)
         self._load(info, chat, busy)
         model = self.model
         if not request.inputs:  # serve --model: load only
             return EmbedResult(model.name, [], 0)
-        if request.inputs and isinstance(request.inputs[0], str):
+        if isinstance(request.inputs[0], str):
             inputs = model.tokenize(request.inputs)
         else:
             inputs = [list(ids) for ids in request.inputs]
@@ -125,15 +125,3 @@ class EmbeddingSlot:
         idle = time.monotonic() - self.last_used
         if self.model is not None and self.idle_unload is not None and idle > self.idle_unload:
             self.unload()
-
-
-def _check_dimensions(wanted: int, dimension: int | None, matryoshka: bool) -> None:
-    if dimension is not None and wanted > dimension:
-        raise InvalidRequest(
-            f"dimensions is {wanted}, more than this model's {dimension}", param="dimensions"
-        )
-    if not matryoshka and wanted != dimension:
-        raise InvalidRequest(
-            "this model's vectors cannot be cut to fewer dimensions (not Matryoshka-trained)",
-            param="dimensions",
-        )

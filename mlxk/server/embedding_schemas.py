@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from mlxk.cache.naming import MAX_PATH_LENGTH, MODEL_PATTERN
+from mlxk.server.schemas import integral
 
 MAX_INPUTS = 2048  # inputs per request, as OpenAI allows
 TokenId = Annotated[int, Strict(), Field(ge=0)]
@@ -38,7 +39,7 @@ class EmbeddingRequest(BaseModel):
     @field_validator("dimensions", mode="before")
     @classmethod
     def _integral_dimensions(cls, value: Any) -> Any:
-        return _integral(value)
+        return integral(value)
 
     @field_validator("input", mode="before")
     @classmethod
@@ -59,7 +60,7 @@ class EmbeddingRequest(BaseModel):
             if (isinstance(item, str | list) and not item) or item is None:
                 raise ValueError(f"item {i} is empty")
         # an integral 3.0 is a JSON Schema integer: a token id, as elsewhere in the API
-        return [_integral(item) for item in value]
+        return integral(value)
 
     def inputs(self) -> list:
         """The inputs as a list of texts or a list of token-id lists."""
@@ -69,14 +70,6 @@ class EmbeddingRequest(BaseModel):
         if value and isinstance(value[0], int):
             return [list(value)]
         return list(value)
-
-
-def _integral(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_integral(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 class Embedding(BaseModel):

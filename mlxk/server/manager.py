@@ -17,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from mlxk.cache.folder import folder_path, is_path_spec
 from mlxk.errors import MlxkError, ServerBusy
 from mlxk.server.embedder import EmbeddingSlot, EmbedRequest
 from mlxk.server.jobs import (
@@ -43,8 +44,6 @@ log = logging.getLogger("mlxk.server")
 def served_roots(settings: ServerSettings) -> tuple[Path, ...]:
     """Where a request may name model folders: the --model-dir folders, and the folder
     --model names, if it names one."""
-    from mlxk.cache.folder import folder_path, is_path_spec
-
     roots = tuple(settings.model_dirs)
     if settings.model and is_path_spec(settings.model):
         roots += (folder_path(settings.model),)
@@ -62,13 +61,9 @@ class ModelManager:
         self.roots = served_roots(settings)
         # --model as a folder is preloaded by its absolute path (a relative one would be
         # looked up under the roots, and the folder is a root itself)
-        self.preload_name = (
-            str(self.roots[-1])
-            if settings.model
-            and self.roots
-            and (settings.model.strip().startswith((".", "/", "~")))
-            else settings.model
-        )
+        self.preload_name = settings.model
+        if settings.model and is_path_spec(settings.model):
+            self.preload_name = str(self.roots[-1])  # served_roots put it last
         self.slot = ModelSlot(
             settings.hub_cache,
             roots=self.roots,

@@ -141,6 +141,16 @@ Off = Annotated[list, Field(max_length=0)]  # only the empty list: the feature u
 Nothing = Annotated[dict, Field(max_length=0)]
 
 
+def integral(value: Any) -> Any:
+    """An integral float (``3.0``) as the integer it is (in lists too): JSON Schema counts
+    it an integer, and clients send it."""
+    if isinstance(value, list):
+        return [integral(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class OffFields(BaseModel):
     """Fields mlxk does not implement, declared with only their "off" values, which real
     clients send by default (``null``, ``false``, ``[]``, ``"none"``, ``{"type": "text"}``):
@@ -180,10 +190,20 @@ class SamplingFields(OffFields):
         default=None, description="Token id (as a string) -> bias added to its logit."
     )
 
-    @field_validator("max_tokens", "seed", "n", mode="before")
+    # (the last three are the subclasses' fields: hence check_fields=False)
+    @field_validator(
+        "max_tokens",
+        "seed",
+        "n",
+        "max_completion_tokens",
+        "top_logprobs",
+        "logprobs",
+        mode="before",
+        check_fields=False,
+    )
     @classmethod
     def _integral(cls, value: Any):
-        return int(value) if isinstance(value, float) and value.is_integer() else value
+        return integral(value)
 
     def stop_list(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -200,11 +220,6 @@ class ChatCompletionRequest(SamplingFields):
     logprobs: Bool | None = None
     top_logprobs: Int | None = Field(default=None, ge=0, le=20)
 
-    @field_validator("max_completion_tokens", "top_logprobs", mode="before")
-    @classmethod
-    def _integral_max(cls, value: Any):
-        return int(value) if isinstance(value, float) and value.is_integer() else value
-
     reasoning_format: Literal["separate", "hidden", "inline"] | None = None
 
 
@@ -216,11 +231,6 @@ class CompletionRequest(SamplingFields):
         description="One prompt (a list of exactly one is accepted for compatibility)."
     )
     logprobs: Int | None = Field(default=None, ge=0, le=5)
-
-    @field_validator("logprobs", mode="before")
-    @classmethod
-    def _integral_logprobs(cls, value: Any):
-        return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class Usage(BaseModel):

@@ -10,7 +10,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from mlxk.errors import UsageError
+from mlxk.errors import InvalidRequest, UsageError
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -59,7 +59,11 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
         raise UsageError("nothing to embed: no text given")
     info = resolve_runnable(settings.hub_cache, args.model, kind="embed")
     assert info.embedding is not None, "an embedding model has its facts"
-    _check_dimensions(args.dimensions, info.embedding.dimension, info.embedding.matryoshka)
+    if args.dimensions is not None:
+        try:
+            info.embedding.check_dimensions(args.dimensions)
+        except InvalidRequest as error:
+            raise UsageError(f"--dimensions: {error.message}") from None
     check_fits(info.name, model_bytes(info.path), settings.memory_limit)
     model = load_embedding_model(info.name, info.path, info.embedding)
     inputs = model.tokenize(texts)
@@ -81,14 +85,3 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
         sink.out.write(json.dumps(item, separators=(",", ":")) + "\n")
     sink.out.flush()
     return 0
-
-
-def _check_dimensions(wanted: int | None, dimension: int | None, matryoshka: bool) -> None:
-    if wanted is None:
-        return
-    if wanted < 1 or (dimension is not None and wanted > dimension):
-        raise UsageError(f"--dimensions must be between 1 and the model's {dimension}")
-    if not matryoshka and wanted != dimension:
-        raise UsageError(
-            "--dimensions: this model's vectors cannot be cut (it is not Matryoshka-trained)"
-        )
