@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from steps.cache_steps import *  # noqa: F401,F403  (step definitions are fixtures)
 from steps.cli_steps import *  # noqa: F401,F403
+from steps.dialect_steps import *  # noqa: F401,F403
 from steps.embedding_steps import *  # noqa: F401,F403
 from steps.folder_steps import *  # noqa: F401,F403
 from steps.hostile_steps import *  # noqa: F401,F403

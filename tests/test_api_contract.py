@@ -14,6 +14,11 @@ from mlxk.testing.fixtures import build_cache
 from mlxk.testing.live_server import live_server
 
 CHAT = "mlx-community/TinyQwen3-Think-4bit"
+TOOLS = "mlx-community/TinyQwen3-Tools-4bit"
+WEATHER = {
+    "name": "get_weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 PAIRS = {
     "ChatCompletionRequest": "api/chat_completion_request.json",
     "CompletionRequest": "api/completion_request.json",
@@ -25,13 +30,20 @@ PAIRS = {
     "ModelCard": "api/model.json",
     "Health": "api/health.json",
     "ErrorBody": "api/error.json",
+    "ResponseRequest": "api/response_request.json",
+    "ResponseObject": "api/response.json",
+    "MessageRequest": "api/message_request.json",
+    "CountTokensRequest": "api/count_tokens_request.json",
+    "MessageResponse": "api/message.json",
+    "TokenCount": "api/token_count.json",
+    "AnthropicError": "api/anthropic_error.json",
 }
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     hub = tmp_path_factory.mktemp("contract") / "hub"
-    build_cache(hub, [CHAT, "mlx-community/TinyLlama-Base", BERT_NAME])
+    build_cache(hub, [CHAT, "mlx-community/TinyLlama-Base", BERT_NAME, TOOLS])
     with live_server(ServerSettings(hub_cache=hub)) as base:
         yield base
 
@@ -47,7 +59,14 @@ def test_openapi_components_match_the_contract(tmp_path, component, schema_name)
 
 def test_every_route_declares_its_error_statuses(tmp_path):
     openapi = create_app(ServerSettings(hub_cache=tmp_path)).openapi()
-    for path in ("/v1/chat/completions", "/v1/completions", "/v1/models/{model_id}"):
+    for path in (
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/models/{model_id}",
+        "/v1/responses",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+    ):
         operation = next(iter(openapi["paths"][path].values()))
         assert {"200", "400", "404"} <= set(operation["responses"]), path
 
@@ -120,3 +139,35 @@ def test_stream_chunks_match_their_schemas_and_end_with_done(url):
     # mlx-lm's BPE detokenizer drops the first token's leading space (noted on issue 5).
     assert "".join(e["choices"][0]["text"] for e in events) == "two three four five"
     assert events[-1]["choices"][0]["finish_reason"] == "length"
+
+
+def test_responses_and_messages_match_their_schemas(url):
+    """Every kind of output item and content block, and both dialects' errors."""
+    for body in (
+        {"model": CHAT, "input": "Hi"},  # a reasoning item and a message
+        {"model": TOOLS, "input": "Weather?", "tools": [{"type": "function", **WEATHER}]},
+        {"model": CHAT, "input": "Hi", "max_output_tokens": 2},  # incomplete
+    ):
+        answer = httpx.post(url + "/v1/responses", json=body, timeout=60).json()
+        validate("api/response.json", answer)
+    assert answer["status"] == "incomplete", answer
+    claude_weather = {"name": WEATHER["name"], "input_schema": WEATHER["parameters"]}
+    for body in (
+        {"model": CHAT, "max_tokens": 100, "messages": [{"role": "user", "content": "Hi"}]},
+        {
+            "model": TOOLS,
+            "max_tokens": 100,
+            "tools": [claude_weather],
+            "messages": [{"role": "user", "content": "Weather?"}],
+        },
+    ):
+        validate("api/message.json", httpx.post(url + "/v1/messages", json=body, timeout=60).json())
+        del body["max_tokens"]
+        counted = httpx.post(url + "/v1/messages/count_tokens", json=body, timeout=60)
+        validate("api/token_count.json", counted.json())
+    bad = httpx.post(url + "/v1/messages", json={"model": CHAT}, timeout=60)
+    assert bad.status_code == 400
+    validate("api/anthropic_error.json", bad.json())
+    bad = httpx.post(url + "/v1/responses", json={"model": CHAT, "input": "Hi", "store": True})
+    assert bad.status_code == 400
+    validate("api/error.json", bad.json())

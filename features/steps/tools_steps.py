@@ -247,7 +247,7 @@ def langchain_result(world, text):
     answer = world["lc_answer"]
     results = [ToolMessage('{"sky": "sunny"}', tool_call_id=c["id"]) for c in answer.tool_calls]
     final = world["lc"].invoke([*world["lc_messages"], answer, *results])
-    assert final.content == text and not final.tool_calls
+    assert final.text == text and not final.tool_calls  # .text: content may be blocks
 
 
 def _ask(world, model, text, max_tokens=60, **extra):

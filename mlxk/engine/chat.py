@@ -35,9 +35,11 @@ def chat_prompt(
     *,
     use_template: bool = True,
     tools: list[dict] | None = None,
+    options: dict | None = None,
 ) -> Prompt:
     """Messages (and the tools offered, if any) through the model's chat template (a plain
-    transcript without one).
+    transcript without one). ``options`` are the template's own switches
+    (``enable_thinking``, ``reasoning_effort``: see :func:`reasoning_options`).
 
     Raises:
         InvalidRequest: the text is not Unicode, or the template refused the messages.
@@ -46,7 +48,7 @@ def chat_prompt(
     _check_text(loaded, "".join(str(m.get("content") or "") for m in messages))
     tokenizer = loaded.tokenizer
     if use_template and loaded.has_chat_template:
-        text = _render(tokenizer, messages, tools)
+        text = _render(tokenizer, messages, tools, options or {})
         return Prompt(text, tuple(_encode(tokenizer, text, False)))
     if use_template and any(m["role"] == "assistant" for m in messages):
         return raw_prompt(loaded, fallback_format(messages))
@@ -83,10 +85,33 @@ def _check_text(loaded: LoadedModel, text: str) -> None:
         )
 
 
-def _render(tokenizer: Any, messages: list[dict], tools: list[dict] | None = None) -> str:
+# What an OpenAI or Anthropic effort means to a template that takes gpt-oss's three levels.
+HARMONY_EFFORT = {"none": "low", "minimal": "low", "xhigh": "high", "max": "high"}
+
+
+def reasoning_options(loaded: LoadedModel, effort: str | None, thinking: bool | None) -> dict:
+    """The switches a model's template takes for a reasoning effort or for thinking on/off.
+
+    Templates read ``reasoning_effort`` (gpt-oss: low, medium, high) or ``enable_thinking``
+    (Qwen3 and its kin: an effort of "none" or thinking off turns it off). Returns {} for
+    a template with neither: the model reasons as it always does.
+    """
+    if effort is None and thinking is None:
+        return {}
+    template = str(getattr(loaded.tokenizer, "chat_template", None) or "")
+    options: dict = {}
+    if effort is not None and "reasoning_effort" in template:
+        options["reasoning_effort"] = HARMONY_EFFORT.get(effort, effort)
+    if "enable_thinking" in template:
+        options["enable_thinking"] = not (thinking is False or effort == "none")
+    return options
+
+
+def _render(tokenizer: Any, messages: list[dict], tools: list[dict] | None, options: dict) -> str:
     from jinja2 import TemplateError
 
     extra = {"tools": tools} if tools else {}
+    extra.update(options)
     try:
         return tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, tokenize=False, **extra

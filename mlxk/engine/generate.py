@@ -80,6 +80,7 @@ class Chunk:
     tool_calls: tuple[ToolCall, ...] = ()  # complete calls (what an answer folds)
     logprobs: tuple[TokenLogprob, ...] = ()
     tool_call_parts: tuple[ToolCallPart, ...] = ()  # calls as they stream (OpenAI deltas)
+    stop_sequence: str | None = None  # on a last chunk: the stop string that ended it
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,7 @@ class TokenPipeline:
         decode_time = max(ended - first, 1e-9)
         final = Chunk(
             finish_reason=self.finish_reason,
+            stop_sequence=self.stops.matched,
             usage=Usage(self.prompt_tokens, self.generated, self.cached_tokens),
             timings=Timings(
                 time_to_first_token_s=first - self.started,

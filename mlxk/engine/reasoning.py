@@ -215,13 +215,15 @@ class StopStringFilter:
         self.stops = tuple(s for s in stops if s)
         self._held = ""
         self.stopped = False
+        self.matched: str | None = None  # the stop string that cut the text
 
     def feed(self, text: str) -> str:
         if self.stopped:
             return ""
         self._held += text
-        cut = min((i for i in (self._held.find(s) for s in self.stops) if i != -1), default=-1)
-        if cut != -1:
+        found = [(at, stop) for stop in self.stops if (at := self._held.find(stop)) != -1]
+        if found:
+            cut, self.matched = min(found, key=lambda pair: pair[0])
             self.stopped = True
             out, self._held = self._held[:cut], ""
             return out

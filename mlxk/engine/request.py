@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlxk.engine.chat import Prompt, chat_prompt, raw_prompt
+from mlxk.engine.chat import Prompt, chat_prompt, raw_prompt, reasoning_options
 from mlxk.engine.generate import GenerationParams
 from mlxk.engine.limits import max_new_tokens
 from mlxk.engine.model import LoadedModel
@@ -41,6 +41,9 @@ class SamplingRequest:
     tools: tuple[dict, ...] = ()
     tool_choice: str | dict = "auto"  # "auto" | "none" | "required" | {"name": …}
     parallel_tool_calls: bool = True
+    reasoning_effort: str | None = None  # none | minimal | low | medium | high | xhigh | max
+    thinking: bool | None = None  # on or off (Anthropic's thinking); None: the model's way
+    effort_param: str = "reasoning_effort"  # the field a refused effort is named by
 
     @property
     def offers_tools(self) -> bool:
@@ -62,12 +65,31 @@ def prompt_for(
         ContextLengthExceeded: its length alone proves it cannot fit.
     """
     if messages is not None:
-        tools = None
-        if sampling is not None and sampling.offers_tools:
-            _tool_format(loaded)
-            tools = list(sampling.tools)
-        return chat_prompt(loaded, messages, tools=tools)
+        tools, options = None, {}
+        if sampling is not None:
+            if sampling.offers_tools:
+                _tool_format(loaded)
+                tools = list(sampling.tools)
+            options = _reasoning_options(loaded, sampling)
+        return chat_prompt(loaded, messages, tools=tools, options=options)
     return raw_prompt(loaded, prompt or "")
+
+
+# Efforts any model takes: the API's default, and "none" (reasoning left out of the answer
+# where the template cannot turn it off).
+PLAIN_EFFORTS = (None, "medium", "none")
+
+
+def _reasoning_options(loaded: LoadedModel, sampling: SamplingRequest) -> dict:
+    options = reasoning_options(loaded, sampling.reasoning_effort, sampling.thinking)
+    if sampling.reasoning_effort not in PLAIN_EFFORTS and "reasoning_effort" not in options:
+        if "enable_thinking" not in options:
+            raise InvalidRequest(
+                f"this model's chat template takes no reasoning effort"
+                f" ('{sampling.reasoning_effort}'): leave it out, or use medium or none",
+                param=sampling.effort_param,
+            )
+    return options
 
 
 def _tool_format(loaded: LoadedModel) -> ToolFormat:

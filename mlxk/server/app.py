@@ -33,8 +33,11 @@ from mlxk.server.connections import guard_connections
 from mlxk.server.embedding_routes import build_embeddings_router
 from mlxk.server.logs import log_blas, log_request
 from mlxk.server.manager import ModelManager
+from mlxk.server.messages import build_messages_router
+from mlxk.server.messages_schemas import AnthropicError
 from mlxk.server.metrics import build_metrics_router
-from mlxk.server.routes import ERRORS, build_router
+from mlxk.server.responses import build_responses_router
+from mlxk.server.routes import ERRORS, STREAMED, build_router
 from mlxk.server.schemas import UNSUPPORTED_FIELDS
 from mlxk.server.settings import ServerSettings
 from mlxk.server.web import build_web_router
@@ -43,19 +46,53 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 log = logging.getLogger("mlxk.server")
 
 
-def error_response(error: MlxkError, request_id: str | None = None) -> JSONResponse:
-    body = {
-        "error": {
-            "message": error.message,
-            "type": error.kind.openai_type,
-            "param": error.param,
-            "code": error.code,
+# Anthropic's error types, by HTTP status (its API's own table)
+ANTHROPIC_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
+
+
+def anthropic_error_type(status: int) -> str:
+    return ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
+def speaks_anthropic(path: str) -> bool:
+    """The Messages API answers errors in Anthropic's shape; every other path in OpenAI's."""
+    return path == "/v1/messages" or path.startswith("/v1/messages/")
+
+
+def error_body(error: MlxkError, path: str = "", request_id: str | None = None) -> dict:
+    if speaks_anthropic(path):
+        kind = anthropic_error_type(error.kind.http_status)
+        return {
+            "type": "error",
+            "error": {"type": kind, "message": error.message},
+            "request_id": request_id,
         }
+    detail: dict[str, str | None] = {
+        "message": error.message,
+        "type": error.kind.openai_type,
+        "param": error.param,
+        "code": error.code,
     }
+    return {"error": detail}
+
+
+def error_response(error: MlxkError, request_id: str | None = None, path: str = "") -> JSONResponse:
+    body = error_body(error, path, request_id)
     headers = {"X-Request-ID": request_id} if request_id else {}
     if error.details.get("retry_after") is not None:
         headers["Retry-After"] = str(error.details["retry_after"])
     return JSONResponse(body, status_code=error.kind.http_status, headers=headers)
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
 
 
 def _param_of(loc: Sequence[Any]) -> str | None:
@@ -97,34 +134,39 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.exception_handler(MlxkError)
     async def on_mlxk_error(request: Request, error: MlxkError):
-        return error_response(error, getattr(request.state, "request_id", None))
+        return error_response(error, _request_id(request), request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, error: RequestValidationError):
         first = error.errors()[0] if error.errors() else {}
         param = _param_of(first.get("loc", ()))
         message = first.get("msg", "invalid request")
-        request_id = getattr(request.state, "request_id", None)
+        request_id, path = _request_id(request), request.url.path
         top = (param or "").split(".")[0]
         if top in UNSUPPORTED_FIELDS:
             unsupported = UnsupportedParameter(f"'{top}' is not supported by mlxk", param=top)
-            return error_response(unsupported, request_id)
+            return error_response(unsupported, request_id, path)
         if param == "model" and first.get("type") == "string_pattern_mismatch":
             bad = InvalidModelName(
                 f"'{first.get('input')}' is not a model name (expected org/name)", param="model"
             )
-            return error_response(bad, request_id)
+            return error_response(bad, request_id, path)
         if first.get("type") == "json_invalid":
             message, param = "the body is not valid JSON", None
         elif first.get("type") == "extra_forbidden":
             message = f"unknown parameter '{param}'"
         else:
             message = f"{param}: {message}" if param else message
-        return error_response(InvalidRequest(message, param=param), request_id)
+        return error_response(InvalidRequest(message, param=param), request_id, path)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, error: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        if speaks_anthropic(request.url.path):
+            detail = {"type": anthropic_error_type(error.status_code), "message": str(error.detail)}
+            return JSONResponse(
+                {"type": "error", "error": detail}, error.status_code, headers=error.headers
+            )
         body = {
             "error": {
                 "message": str(error.detail),
@@ -139,9 +181,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def on_unexpected(request: Request, error: Exception):
         log.error("unexpected error on %s: %r", request.url.path, error, exc_info=error)
         internal = InternalError(f"{type(error).__name__}: {error}"[:300])
-        return error_response(internal, getattr(request.state, "request_id", None))
+        return error_response(internal, _request_id(request), request.url.path)
 
     app.include_router(build_router(settings, manager))
+    app.include_router(build_responses_router(settings, manager, {**ERRORS, **STREAMED}))
+    anthropic_errors = {
+        status: {**entry, "model": AnthropicError} for status, entry in ERRORS.items()
+    }
+    app.include_router(build_messages_router(settings, manager, {**anthropic_errors, **STREAMED}))
     app.include_router(build_embeddings_router(manager, ERRORS))
     app.include_router(build_web_router())
     if settings.metrics:
@@ -152,7 +199,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "X-Api-Key",
+                "Anthropic-Version",
+                "Anthropic-Beta",
+            ],
         )
     return app
 
@@ -187,7 +241,7 @@ class Guard:
             if body is None and error is None:
                 return  # the client left while sending
         if error is not None:
-            await error_response(error, request_id)(scope, receive, send)
+            await error_response(error, request_id, scope["path"])(scope, receive, send)
             log_request(request_id, scope["method"], scope["path"], error.kind.http_status, started)
             return
         status = 500
@@ -217,7 +271,7 @@ class Guard:
             return PayloadTooLarge(f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB")
         key = self.settings.api_key
         if key and path.startswith("/v1") and not _key_matches(headers, key):
-            return Unauthorized("missing or wrong API key (Authorization: Bearer …)")
+            return Unauthorized("missing or wrong API key (Authorization: Bearer … or x-api-key)")
         return None
 
 

@@ -59,30 +59,39 @@ def chat_sampling(body: api.ChatCompletionRequest) -> SamplingRequest:
         parameters = tool["function"].get("parameters")
         if parameters is not None:
             check_schema(parameters, f"tools[{i}].function.parameters")
-    names = [t["function"]["name"] for t in tools]
-    if len(set(names)) != len(names):
-        raise InvalidRequest("two tools have the same name", param="tools")
-    choice: str | dict = "auto"
-    if isinstance(body.tool_choice, api.ToolChoiceFunction):
-        name = body.tool_choice.function.name
-        if name not in names:
-            raise InvalidRequest(
-                f"tool_choice names '{name}', not an offered tool", param="tool_choice"
-            )
-        choice = {"name": name}
-    elif body.tool_choice is not None:
-        choice = body.tool_choice
-    if choice != "none" and choice != "auto" and not tools:
-        raise InvalidRequest(
-            "tool_choice asks for a call but no tools are offered", param="tool_choice"
-        )
+    named = (
+        body.tool_choice.function.name
+        if isinstance(body.tool_choice, api.ToolChoiceFunction)
+        else None
+    )
+    plain = body.tool_choice if isinstance(body.tool_choice, str) else None
     return replace(
         base,
         logprobs=(body.top_logprobs or 0) if body.logprobs else None,
         tools=tools,
-        tool_choice=choice,
+        tool_choice=tool_choice(tools, plain, named),
         parallel_tool_calls=body.parallel_tool_calls is not False,
+        reasoning_effort=body.reasoning_effort,
     )
+
+
+def tool_choice(
+    tools: tuple[dict, ...], plain: str | None, named: str | None, param: str = "tool_choice"
+) -> str | dict:
+    """The engine's tool choice ("auto", "none", "required" or {"name": …}) from a
+    dialect's: a named function must be an offered tool, a forced call needs tools, and
+    two tools may not share a name."""
+    names = [t["function"]["name"] for t in tools]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("two tools have the same name", param="tools")
+    if named is not None:
+        if named not in names:
+            raise InvalidRequest(f"{param} names '{named}', not an offered tool", param=param)
+        return {"name": named}
+    choice = plain or "auto"
+    if choice not in ("none", "auto") and not tools:
+        raise InvalidRequest(f"{param} asks for a call but no tools are offered", param=param)
+    return choice
 
 
 def chat_messages(body: api.ChatCompletionRequest) -> list[dict]:

@@ -26,6 +26,14 @@ UNSUPPORTED_FIELDS = (
     "best_of",
     "service_tier",
     "store",
+    # the Responses and Messages APIs' (see their schemas)
+    "previous_response_id",
+    "include",
+    "truncation",
+    "background",
+    "max_tool_calls",
+    "conversation",
+    "top_k",
 )
 
 
@@ -221,6 +229,7 @@ class ChatCompletionRequest(SamplingFields):
     top_logprobs: Int | None = Field(default=None, ge=0, le=20)
 
     reasoning_format: Literal["separate", "hidden", "inline"] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
 
 
 NonEmpty = Annotated[str, Field(min_length=1)]

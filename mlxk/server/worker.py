@@ -159,8 +159,26 @@ class Worker:
             if job.load_only:
                 job.emit(Ready(None), END)
                 continue
+            if job.request.count_only:
+                self._count(job)
+                continue
             self._add(job)
         return True
+
+    def _count(self, job: Pending) -> None:
+        """Answer how many tokens a request's prompt has, without generating."""
+        from mlxk.engine.request import prompt_for
+
+        loaded, request = self.slot.loaded, job.request
+        try:
+            made_for, prompt = job.prepared or (None, None)
+            if made_for is not loaded:
+                prompt = prompt_for(loaded, request.messages, request.prompt, request.sampling)
+        except Exception as error:  # noqa: BLE001 - this request fails, the worker goes on
+            self._refuse(job, error)
+            return
+        name = self.slot.name or request.model
+        job.emit(Ready(Prepared(name, len(prompt.token_ids), 0)), END)
 
     def _embed(self, job: Pending) -> None:
         """Answer an embeddings request now, between decode steps."""

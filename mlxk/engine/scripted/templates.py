@@ -23,12 +23,17 @@ CHATML_OPEN_THINK = (
     "{%- for message in messages %}"
     "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
     "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    # Qwen3's switch: thinking off closes the think block in the prompt
+    "{%- if enable_thinking is defined and enable_thinking is false %}"
+    "{{- '<think>\\n\\n</think>\\n\\n' }}{%- else %}{{- '<think>\\n' }}{%- endif %}"
+    "{%- endif %}"
 )
 
 # gpt-oss harmony: earlier assistant turns keep only their final channel.
 HARMONY = (
-    "<|start|>system<|message|>You are a tiny harmony model.\nReasoning: low<|end|>"
+    "<|start|>system<|message|>You are a tiny harmony model.\n"
+    "Reasoning: {{ reasoning_effort | default('low') }}<|end|>"
     "{%- for message in messages %}"
     "{%- if message['role'] == 'assistant' %}"
     "<|start|>assistant<|channel|>final<|message|>{{ message['content'] }}<|end|>"
