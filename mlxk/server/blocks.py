@@ -11,7 +11,6 @@ call) opens no text block; an answer with no text and no call is one empty text 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from mlxk.engine.reasoning import REASONING
 from mlxk.errors import Interrupted
-from mlxk.server.jobs import Ended, Failed, Job, Piece
+from mlxk.server.jobs import Job
 
 if TYPE_CHECKING:
     from mlxk.engine.generate import Chunk
@@ -137,20 +136,9 @@ class Blocks:
 
 
 async def pieces(job: Job, keepalive: float | None = None) -> AsyncIterator[Chunk | None]:
-    """A job's chunks as they come (None after ``keepalive`` seconds without one: a
-    stream sends a keep-alive then); raises what failed it midway."""
-    while True:
-        try:
-            event = await job.next(timeout=keepalive)
-        except asyncio.TimeoutError:
-            yield None
-            continue
-        if isinstance(event, Ended):
-            return
-        if isinstance(event, Failed):
-            raise event.error
-        if isinstance(event, Piece):
-            yield event.chunk
+    """A job's chunks as they come (None: a keep-alive is due; see ``Job.pieces``)."""
+    async for piece in job.pieces(keepalive):
+        yield None if piece is None else piece.chunk
 
 
 async def fold(job: Job, hide_reasoning: bool = False) -> Blocks:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +134,22 @@ class Job:
         if timeout is None:
             return await self.queue.get()
         return await asyncio.wait_for(self.queue.get(), timeout)
+
+    async def pieces(self, keepalive: float | None = None) -> AsyncIterator[Piece | None]:
+        """The job's pieces as they come, or None when none came for ``keepalive`` seconds
+        (a stream sends a keep-alive then); raises what failed it midway."""
+        while True:
+            try:
+                event = await self.next(timeout=keepalive)
+            except asyncio.TimeoutError:
+                yield None
+                continue
+            if isinstance(event, Ended):
+                return
+            if isinstance(event, Failed):
+                raise event.error
+            if isinstance(event, Piece):
+                yield event
 
     def cancel(self) -> None:
         self.cancelled.set()

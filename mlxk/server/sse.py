@@ -8,7 +8,6 @@ one answer. A failure midway ends a stream with an error event and ``[DONE]``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -167,23 +166,6 @@ def streaming(events: AsyncIterator[str], job: Job) -> StreamingResponse:
     )
 
 
-async def _chunks(job: Job, keepalive: float):
-    """Yield pieces (a choice's chunk), or None when nothing came for ``keepalive``
-    seconds (prefill)."""
-    while True:
-        try:
-            event = await job.next(timeout=keepalive)
-        except asyncio.TimeoutError:
-            yield None
-            continue
-        if isinstance(event, Ended):
-            return
-        if isinstance(event, Failed):
-            raise event.error
-        if isinstance(event, Piece):
-            yield event
-
-
 class Stream:
     """The shared shape of both SSE streams: each choice's deltas as they come, then each
     one's finish, the usage and ``[DONE]``."""
@@ -225,7 +207,7 @@ class Stream:
         finals: list[Chunk | None] = [None] * self.n
         try:
             ready: list[str] = []  # events of chunks that arrived together: one write
-            async for item in _chunks(self.job, self.keepalive):
+            async for item in self.job.pieces(self.keepalive):
                 if item is None:
                     yield ": keep-alive\n\n"
                     continue
