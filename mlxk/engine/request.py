@@ -82,13 +82,12 @@ PLAIN_EFFORTS = (None, "medium", "none")
 
 def _reasoning_options(loaded: LoadedModel, sampling: SamplingRequest) -> dict:
     options = reasoning_options(loaded, sampling.reasoning_effort, sampling.thinking)
-    if sampling.reasoning_effort not in PLAIN_EFFORTS and "reasoning_effort" not in options:
-        if "enable_thinking" not in options:
-            raise InvalidRequest(
-                f"this model's chat template takes no reasoning effort"
-                f" ('{sampling.reasoning_effort}'): leave it out, or use medium or none",
-                param=sampling.effort_param,
-            )
+    if sampling.reasoning_effort not in PLAIN_EFFORTS and not options:
+        raise InvalidRequest(
+            f"this model's chat template takes no reasoning effort"
+            f" ('{sampling.reasoning_effort}'): leave it out, or use medium or none",
+            param=sampling.effort_param,
+        )
     return options
 
 

@@ -33,7 +33,7 @@ from mlxk.server.connections import guard_connections
 from mlxk.server.embedding_routes import build_embeddings_router
 from mlxk.server.logs import log_blas, log_request
 from mlxk.server.manager import ModelManager
-from mlxk.server.messages import build_messages_router
+from mlxk.server.messages import anthropic_error, build_messages_router
 from mlxk.server.messages_schemas import AnthropicError
 from mlxk.server.metrics import build_metrics_router
 from mlxk.server.responses import build_responses_router
@@ -46,21 +46,6 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 log = logging.getLogger("mlxk.server")
 
 
-# Anthropic's error types, by HTTP status (its API's own table)
-ANTHROPIC_TYPES = {
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-}
-
-
-def anthropic_error_type(status: int) -> str:
-    return ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
-
-
 def speaks_anthropic(path: str) -> bool:
     """The Messages API answers errors in Anthropic's shape; every other path in OpenAI's."""
     return path == "/v1/messages" or path.startswith("/v1/messages/")
@@ -68,12 +53,7 @@ def speaks_anthropic(path: str) -> bool:
 
 def error_body(error: MlxkError, path: str = "", request_id: str | None = None) -> dict:
     if speaks_anthropic(path):
-        kind = anthropic_error_type(error.kind.http_status)
-        return {
-            "type": "error",
-            "error": {"type": kind, "message": error.message},
-            "request_id": request_id,
-        }
+        return {**anthropic_error(error.kind.http_status, error.message), "request_id": request_id}
     detail: dict[str, str | None] = {
         "message": error.message,
         "type": error.kind.openai_type,
@@ -163,10 +143,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def on_http_error(request: Request, error: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         if speaks_anthropic(request.url.path):
-            detail = {"type": anthropic_error_type(error.status_code), "message": str(error.detail)}
-            return JSONResponse(
-                {"type": "error", "error": detail}, error.status_code, headers=error.headers
-            )
+            body = anthropic_error(error.status_code, str(error.detail))
+            return JSONResponse(body, error.status_code, headers=error.headers)
         body = {
             "error": {
                 "message": str(error.detail),

@@ -94,7 +94,14 @@ class Blocks:
         return events
 
     def finish(self) -> list[BlockEvent]:
-        """Close the last block; an answer with no text and no call gets an empty one."""
+        """Close the last block; an answer with no text and no call gets an empty one.
+
+        Raises:
+            Interrupted: the job ended with no last chunk (its client left, or the server
+                is stopping).
+        """
+        if self.final is None:
+            raise Interrupted("the generation ended before its answer was complete")
         events: list[BlockEvent] = []
         if not any(b.kind in (TEXT, CALL) for b in self.blocks):
             events += self._open(Block(TEXT, len(self.blocks)))
@@ -147,7 +154,5 @@ async def fold(job: Job, hide_reasoning: bool = False) -> Blocks:
     async for chunk in pieces(job):
         assert chunk is not None
         blocks.feed(chunk)
-    if blocks.final is None:  # cancelled: its client left, or the server is stopping
-        raise Interrupted("the generation ended before its answer was complete")
     blocks.finish()
     return blocks

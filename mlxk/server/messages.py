@@ -29,6 +29,15 @@ if TYPE_CHECKING:
     from mlxk.server.settings import ServerSettings
 
 STOP_REASONS = {"length": "max_tokens", "tool_calls": "tool_use"}
+# Anthropic's error types, by HTTP status (its API's own table)
+ERROR_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
 CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 
 
@@ -36,6 +45,12 @@ def _joined(blocks: str | list[api.TextBlock] | None) -> str:
     if blocks is None or isinstance(blocks, str):
         return blocks or ""
     return "".join(b.text for b in blocks)
+
+
+def anthropic_error(status: int, message: str) -> dict:
+    """An error in Anthropic's shape, its type from the HTTP status."""
+    kind = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
 
 
 def anthropic_messages(body: api.PromptFields) -> list[dict]:

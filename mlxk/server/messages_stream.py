@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from mlxk.engine.reasoning import REASONING
-from mlxk.errors import Interrupted, MlxkError
+from mlxk.errors import MlxkError
 from mlxk.server.blocks import CALL, BlockEvent, Blocks, Closed, Delta, Opened, pieces
-from mlxk.server.messages import content_block, stop_of, usage_of
+from mlxk.server.messages import anthropic_error, content_block, stop_of, usage_of
 
 if TYPE_CHECKING:
     from mlxk.server.jobs import Job, Prepared
@@ -26,14 +26,6 @@ if TYPE_CHECKING:
 def event(kind: str, **fields: Any) -> str:
     data = json.dumps({"type": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
     return f"event: {kind}\ndata: {data}\n\n"
-
-
-def error_event(error: MlxkError) -> str:
-    """An error in Anthropic's shape, as an event of a stream already begun."""
-    from mlxk.server.app import anthropic_error_type
-
-    detail = {"type": anthropic_error_type(error.kind.http_status), "message": error.message}
-    return event("error", error=detail)
 
 
 def _block_event(item: BlockEvent) -> str:
@@ -81,11 +73,9 @@ async def message_events(
             out = "".join(_block_event(e) for e in blocks.feed(chunk))
             if out:
                 yield out
-        if blocks.final is None:
-            raise Interrupted("the generation ended before its answer was complete")
         yield "".join(_block_event(e) for e in blocks.finish())
     except MlxkError as error:
-        yield error_event(error)
+        yield event("error", error=anthropic_error(error.kind.http_status, error.message)["error"])
         return
     stop_reason, stop_sequence = stop_of(blocks)
     delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}

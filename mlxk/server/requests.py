@@ -75,9 +75,7 @@ def chat_sampling(body: api.ChatCompletionRequest) -> SamplingRequest:
     )
 
 
-def tool_choice(
-    tools: tuple[dict, ...], plain: str | None, named: str | None, param: str = "tool_choice"
-) -> str | dict:
+def tool_choice(tools: tuple[dict, ...], plain: str | None, named: str | None) -> str | dict:
     """The engine's tool choice ("auto", "none", "required" or {"name": …}) from a
     dialect's: a named function must be an offered tool, a forced call needs tools, and
     two tools may not share a name."""
@@ -86,11 +84,15 @@ def tool_choice(
         raise InvalidRequest("two tools have the same name", param="tools")
     if named is not None:
         if named not in names:
-            raise InvalidRequest(f"{param} names '{named}', not an offered tool", param=param)
+            raise InvalidRequest(
+                f"tool_choice names '{named}', not an offered tool", param="tool_choice"
+            )
         return {"name": named}
     choice = plain or "auto"
     if choice not in ("none", "auto") and not tools:
-        raise InvalidRequest(f"{param} asks for a call but no tools are offered", param=param)
+        raise InvalidRequest(
+            "tool_choice asks for a call but no tools are offered", param="tool_choice"
+        )
     return choice
 
 
@@ -136,12 +138,17 @@ def _at(index: int, field: str) -> str:
 
 
 def _call_for_template(call: api.ToolCallIn) -> dict:
-    try:
-        arguments: Any = json.loads(call.function.arguments)
-    except ValueError:
-        arguments = call.function.arguments
+    arguments = template_arguments(call.function.arguments)
     return {
         "id": call.id,
         "type": "function",
         "function": {"name": call.function.name, "arguments": arguments},
     }
+
+
+def template_arguments(text: str) -> Any:
+    """A call's arguments as templates read them: the JSON object (its text if not JSON)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

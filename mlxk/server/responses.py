@@ -8,10 +8,9 @@ blocks become output items: ``reasoning``, ``message`` and ``function_call``.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 
@@ -20,9 +19,9 @@ from mlxk.engine.reasoning import REASONING
 from mlxk.engine.request import SamplingRequest
 from mlxk.errors import InvalidRequest, UnsupportedParameter
 from mlxk.server import responses_schemas as api
-from mlxk.server.blocks import CALL, Block, Blocks, fold
+from mlxk.server.blocks import CALL, TEXT, Block, Blocks, fold
 from mlxk.server.jobs import GenerationRequest
-from mlxk.server.requests import tool_choice
+from mlxk.server.requests import template_arguments, tool_choice
 from mlxk.server.sse import first, streaming, timings_of
 
 if TYPE_CHECKING:
@@ -48,13 +47,6 @@ def _text(content: str | list[api.Part], at: str) -> str:
     return "".join(texts)
 
 
-def _arguments(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def response_messages(body: api.ResponseRequest) -> list[dict]:
     """The conversation ``input`` and ``instructions`` make, as chat templates read it."""
     messages: list[dict] = []
@@ -76,7 +68,7 @@ def response_messages(body: api.ResponseRequest) -> list[dict]:
             if last.get("role") != "assistant":
                 last = {"role": "assistant", "content": ""}
                 messages.append(last)
-            call = {"name": item.name, "arguments": _arguments(item.arguments)}
+            call = {"name": item.name, "arguments": template_arguments(item.arguments)}
             last.setdefault("tool_calls", []).append(
                 {"id": item.call_id, "type": "function", "function": call}
             )
@@ -165,6 +157,13 @@ def _function_tool(tool: api.FunctionTool, i: int) -> dict:
     return {"type": "function", "function": {k: v for k, v in function.items() if v is not None}}
 
 
+ID_PREFIXES = {REASONING: "rs_", CALL: "fc_", TEXT: "msg_"}
+
+
+def item_id(block: Block) -> str:
+    return ID_PREFIXES[block.kind] + block.ident
+
+
 def output_item(block: Block, blocks: Blocks | None = None) -> dict:
     """One output item; its status is "incomplete" when the answer was cut inside it."""
     cut = blocks is not None and blocks.final is not None and blocks.final.finish_reason == "length"
@@ -174,7 +173,7 @@ def output_item(block: Block, blocks: Blocks | None = None) -> dict:
         content = [{"type": "reasoning_text", "text": block.text}] if block.done else []
         return {
             "type": "reasoning",
-            "id": f"rs_{block.ident}",
+            "id": item_id(block),
             "summary": [],
             "content": content,
             "status": status,
@@ -182,7 +181,7 @@ def output_item(block: Block, blocks: Blocks | None = None) -> dict:
     if block.kind == CALL:
         return {
             "type": "function_call",
-            "id": f"fc_{block.ident}",
+            "id": item_id(block),
             "call_id": block.call_id,
             "name": block.name,
             "arguments": block.text if block.done else "",
@@ -191,7 +190,7 @@ def output_item(block: Block, blocks: Blocks | None = None) -> dict:
     content = [text_part(block.text)] if block.done else []
     return {
         "type": "message",
-        "id": f"msg_{block.ident}",
+        "id": item_id(block),
         "status": status,
         "role": "assistant",
         "content": content,

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from mlxk.engine.reasoning import REASONING
-from mlxk.errors import Interrupted, MlxkError
+from mlxk.errors import MlxkError
 from mlxk.server.blocks import CALL, Block, BlockEvent, Blocks, Closed, Delta, Opened, pieces
-from mlxk.server.responses import output_item, text_part
+from mlxk.server.responses import item_id, output_item, text_part
 
 if TYPE_CHECKING:
     from mlxk.server.jobs import Job
@@ -45,7 +45,7 @@ def _part(block: Block, text: str) -> dict:
 
 def _block_events(event: Events, item: BlockEvent, blocks: Blocks) -> str:
     block = item.block
-    where = {"item_id": output_item(block)["id"], "output_index": block.index}
+    where = {"item_id": item_id(block), "output_index": block.index}
     if isinstance(item, Opened):
         out = event("response.output_item.added", output_index=block.index, item=output_item(block))
         if block.kind != CALL:
@@ -94,8 +94,6 @@ async def response_events(
             out = "".join(_block_events(event, e, blocks) for e in blocks.feed(chunk))
             if out:
                 yield out
-        if blocks.final is None:
-            raise Interrupted("the generation ended before its answer was complete")
         yield "".join(_block_events(event, e, blocks) for e in blocks.finish())
     except MlxkError as error:
         failure = {"code": error.code, "message": error.message}

@@ -35,6 +35,7 @@ from mlxk.server.slot import ModelSlot
 
 if TYPE_CHECKING:
     from mlxk.engine.blas import DecodeStepTimer
+    from mlxk.engine.chat import Prompt
 
 log = logging.getLogger("mlxk.server")
 
@@ -165,19 +166,25 @@ class Worker:
             self._add(job)
         return True
 
-    def _count(self, job: Pending) -> None:
-        """Answer how many tokens a request's prompt has, without generating."""
+    def _prompt(self, job: Pending) -> Prompt:
+        """The job's prompt: the one made off the worker, unless it was made for another
+        model (or not made), then made now for the loaded one."""
         from mlxk.engine.request import prompt_for
 
         loaded, request = self.slot.loaded, job.request
+        made_for, prompt = job.prepared or (None, None)
+        if made_for is not loaded:  # not prepared, or for a model since swapped
+            prompt = prompt_for(loaded, request.messages, request.prompt, request.sampling)
+        return prompt
+
+    def _count(self, job: Pending) -> None:
+        """Answer how many tokens a request's prompt has, without generating."""
         try:
-            made_for, prompt = job.prepared or (None, None)
-            if made_for is not loaded:
-                prompt = prompt_for(loaded, request.messages, request.prompt, request.sampling)
+            prompt = self._prompt(job)
         except Exception as error:  # noqa: BLE001 - this request fails, the worker goes on
             self._refuse(job, error)
             return
-        name = self.slot.name or request.model
+        name = self.slot.name or job.request.model
         job.emit(Ready(Prepared(name, len(prompt.token_ids), 0)), END)
 
     def _embed(self, job: Pending) -> None:
@@ -234,13 +241,11 @@ class Worker:
 
     def _add(self, job: Pending) -> None:
         """Admit a job's sequences (one per choice, each its own random stream)."""
-        from mlxk.engine.request import generation_params, prompt_for
+        from mlxk.engine.request import generation_params
 
         loaded, request = self.slot.loaded, job.request
         try:
-            made_for, prompt = job.prepared or (None, None)
-            if made_for is not loaded:  # not prepared, or for a model since swapped
-                prompt = prompt_for(loaded, request.messages, request.prompt, request.sampling)
+            prompt = self._prompt(job)
             params = generation_params(
                 loaded,
                 prompt,
