@@ -59,7 +59,7 @@ def _format():
 
 
 # spec: TOOLS-CHOICE
-@pytest.mark.parametrize("seed", [None, *range(1, 11)])
+@pytest.mark.parametrize("seed", [None, *range(1, 81)])
 def test_a_forced_qwen3_coder_call_always_parses_and_validates(random_model, seed):
     from mlxk.engine.chat import raw_prompt
     from mlxk.engine.constraints import tool_grammar
@@ -77,6 +77,18 @@ def test_a_forced_qwen3_coder_call_always_parses_and_validates(random_model, see
         t["function"]["parameters"] for t in TOOLS if t["function"]["name"] == call["name"]
     )
     jsonschema.validate(call["arguments"], schema)
+
+
+# spec: TOOLS-CHOICE
+def test_a_line_break_resyncs_the_closing_lexer():
+    """A Qwen3-Coder text value may hold what looks like JSON ({" opens an object and a
+    string); compact JSON never holds a raw line break, so the next line starts afresh."""
+    from mlxk.engine.closing import LexState, lex
+
+    _, state = lex(b'Paris {"a', LexState())
+    assert state == LexState(in_string=True, depth=1)
+    _, state = lex(b'Paris {"a\n</parameter>', LexState())
+    assert state == LexState()
 
 
 # spec: TOOLS-BAD-INPUT

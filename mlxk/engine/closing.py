@@ -45,7 +45,11 @@ def lex(data: bytes, state: LexState) -> tuple[float | None, LexState]:
     in_string, escaped, depth = state.in_string, state.escaped, state.depth
     for byte in data:
         weight = None
-        if in_string:
+        if byte == 0x0A and (in_string or depth > 0):
+            # compact JSON has no raw line break, in a string or between values: this was
+            # text that looked like JSON (a Qwen3-Coder value); the next line starts afresh
+            in_string, escaped, depth, weight = False, False, 0, NEXT
+        elif in_string:
             if escaped:
                 escaped = False
             elif byte == 0x5C:  # backslash

@@ -27,7 +27,7 @@ JSON_OPTIONS: Any = {"whitespace_flexible": False}
 _CACHE_SIZE = 64
 # Closing before the token budget runs out (see GrammarProcessor): how many tokens to
 # spare, and how often to look how far the way out is.
-CLOSING_SLACK = 3
+CLOSING_SLACK = 8
 CLOSING_WATCH = 24  # look every token once the budget is this near the way out
 CLOSING_EVERY = 8  # otherwise every this many tokens
 
