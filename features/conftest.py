@@ -13,6 +13,7 @@ from steps.dialect_steps import *  # noqa: F401,F403
 from steps.embedding_steps import *  # noqa: F401,F403
 from steps.folder_steps import *  # noqa: F401,F403
 from steps.hostile_steps import *  # noqa: F401,F403
+from steps.marker_steps import *  # noqa: F401,F403
 from steps.process_steps import *  # noqa: F401,F403
 from steps.pull_steps import *  # noqa: F401,F403
 from steps.robust_steps import *  # noqa: F401,F403
@@ -37,7 +38,11 @@ def world(tmp_path, monkeypatch):
     """Per-scenario state: the environment mlxk runs in and what the last command did."""
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "MLXK_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HF_", "HUGGING", "MLXK_", "XDG_CONFIG"))
+    }
     env.update(
         HOME=str(home),
         HF_HOME=str(tmp_path / "hf"),

@@ -59,6 +59,7 @@ ERROR_TABLE: dict[str, ErrorKind] = {
     "host_not_allowed": ErrorKind(1, 400, INVALID),
     "address_in_use": ErrorKind(1, 500, "server_error"),
     "incompatible_runtime": ErrorKind(1, 500, "server_error"),
+    "invalid_config": ErrorKind(2, 500, "server_error"),  # the operator's file, not the request
     "server_failed": ErrorKind(1, 500, "server_error"),
     "server_busy": ErrorKind(1, 503, "server_error"),
     "insufficient_memory": ErrorKind(1, 503, "server_error"),
@@ -118,6 +119,7 @@ PayloadTooLarge = _error("PayloadTooLarge", "payload_too_large", UsageError)
 HostNotAllowed = _error("HostNotAllowed", "host_not_allowed", UsageError)
 AddressInUse = _error("AddressInUse", "address_in_use")
 IncompatibleRuntime = _error("IncompatibleRuntime", "incompatible_runtime")
+InvalidConfig = _error("InvalidConfig", "invalid_config")
 ServerFailed = _error("ServerFailed", "server_failed")
 ServerBusy = _error("ServerBusy", "server_busy")
 InsufficientMemory = _error("InsufficientMemory", "insufficient_memory")

@@ -19,6 +19,7 @@ from pathlib import Path
 class Settings:
     hf_home: Path
     hub_cache: Path
+    config_home: Path = Path("~/.config").expanduser()  # XDG_CONFIG_HOME: mlxk/models.toml
     hf_endpoint: str | None = None
     hf_token: str | None = None
     offline: bool = False
@@ -38,6 +39,7 @@ class Settings:
         return cls(
             hf_home=hf_home,
             hub_cache=Path(hub).expanduser() if hub else hf_home / "hub",
+            config_home=Path(env.get("XDG_CONFIG_HOME") or home / ".config").expanduser(),
             hf_endpoint=env.get("HF_ENDPOINT") or None,
             hf_token=env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or None,
             offline=(env.get("HF_HUB_OFFLINE", "") or "").lower() in {"1", "true", "yes"},

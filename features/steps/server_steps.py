@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import httpx
 import openai
@@ -15,8 +16,10 @@ from mlxk.testing.live_server import live_server
 
 
 @pytest.fixture(scope="session")
-def shared_server(standard_hub):
-    with live_server(ServerSettings(hub_cache=standard_hub, keepalive_seconds=0.5)) as url:
+def shared_server(standard_hub, tmp_path_factory):
+    home = tmp_path_factory.mktemp("config")  # no models.toml: none of the user's
+    settings = ServerSettings(hub_cache=standard_hub, keepalive_seconds=0.5, config_home=home)
+    with live_server(settings) as url:
         yield url
 
 
@@ -26,7 +29,9 @@ def running_server(world, shared_server):
 
 
 def start_server(world, hub, **settings):
-    """A server of this scenario's own on ``hub``, stopped when the scenario ends."""
+    """A server of this scenario's own on ``hub``, stopped when the scenario ends; its
+    models.toml is the scenario's (under its HOME), none unless a step writes one."""
+    settings.setdefault("config_home", Path(world["env"]["HOME"]) / ".config")
     manager = live_server(ServerSettings(hub_cache=hub, **settings))
     world["url"] = manager.__enter__()
     world["cleanup"].append(lambda: manager.__exit__(None, None, None))

@@ -38,6 +38,15 @@ class Parser(argparse.ArgumentParser):
         )
 
 
+def _reasoning_tokens_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reasoning-tokens",
+        metavar="START,END",
+        help="the markers around this model's reasoning, when its tokenizer does not say"
+        " (also: ~/.config/mlxk/models.toml, the model folder's mlxk.json)",
+    )
+
+
 def _json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON envelope on stdout")
 
@@ -143,6 +152,7 @@ def build_parser() -> Parser:
     p.add_argument("--system", help="system prompt (default: none)")
     p.add_argument("--no-chat-template", action="store_true", help="send the prompt raw")
     p.add_argument("--hide-reasoning", action="store_true", help="show only the answer")
+    _reasoning_tokens_flag(p)
     p.add_argument("--no-stream", action="store_true", help="print the answer when done")
     p.add_argument("--verbose", action="store_true", help="print timings to stderr")
     shaped = p.add_mutually_exclusive_group()

@@ -140,6 +140,8 @@ def render_show(data: dict) -> str:
             f"Embedding: {embedding['dimension'] or '?'} dimensions, {embedding['pooling']}"
             f" pooling, up to {embedding['max_length'] or '?'} tokens{cut}",
         )
+    if data.get("reasoning") is not None:
+        lines.insert(lines.index(f"Health: {health}"), _reasoning_text(data["reasoning"]))
     if m["reason"]:
         lines.append(f"Reason: {m['reason']}")
     if data.get("files") is not None:
@@ -154,6 +156,15 @@ def render_show(data: dict) -> str:
         lines += ["", "Metadata:"]
         lines += [f"  {k}: {v}" for k, v in data["metadata"].items()]
     return "\n".join(lines)
+
+
+def _reasoning_text(reasoning: dict) -> str:
+    if reasoning["start"] is None:
+        hint = f" (hint: {reasoning['hint']})" if reasoning["hint"] else ""
+        return f"Reasoning markers: none{hint}"
+    source = reasoning["source"] + (f" {reasoning['file']}" if reasoning["file"] else "")
+    text = f"Reasoning markers: {reasoning['start']} … {reasoning['end']} (from {source})"
+    return text + (f"; problem: {reasoning['problem']}" if reasoning["problem"] else "")
 
 
 def _quant_text(quant: dict) -> str:

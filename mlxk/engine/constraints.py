@@ -15,7 +15,6 @@ from typing import Any
 
 from mlxk.engine.grammar import JSON_OPTIONS
 from mlxk.engine.model import LoadedModel
-from mlxk.engine.reasoning import THINK_CLOSE, detect_style
 from mlxk.engine.tools import ToolFormat
 from mlxk.errors import InvalidRequest
 
@@ -71,12 +70,12 @@ def response_grammar(loaded: LoadedModel, schema: dict | None, prompt_text: str)
     """A grammar for an answer that is one JSON document (``schema`` None: any object)."""
     schema = closed_objects(schema) if schema is not None else ANY_OBJECT
     rule = _json_rule(schema)
-    style = detect_style(set(loaded.special_tokens), prompt_text)
+    style = loaded.reasoning_style(prompt_text)
     if style.kind == "harmony":
         channel, message = _token(loaded, "<|channel|>"), _token(loaded, "<|message|>")
         source = f'start: {channel} "final" {message} answer\nanswer: {rule}'
     elif style.kind == "think" and style.starts_in_reasoning:
-        end = _token(loaded, THINK_CLOSE)
+        end = _token(loaded, style.end)
         source = f'start: {end} "\\n"? answer\nanswer: {rule}'
     else:
         return loaded.grammars.json_schema(schema, "response_format")

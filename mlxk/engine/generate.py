@@ -18,10 +18,10 @@ from mlxk.engine.model import LoadedModel
 from mlxk.engine.prompt_cache import PromptCache
 from mlxk.engine.reasoning import (
     ANSWER,
+    NO_REASONING,
     REASONING,
     ReasoningSplitter,
     StopStringFilter,
-    detect_style,
 )
 from mlxk.engine.tool_stream import ToolCallPart
 from mlxk.engine.tools import ToolCall, ToolCallSplitter, ToolUse
@@ -121,9 +121,7 @@ class TokenPipeline:
         cached_tokens: int = 0,
         processors: list | tuple = (),
     ):
-        style = detect_style(set(loaded.special_tokens), prompt.text)
-        if not params.split_reasoning:
-            style = detect_style(set(), "")
+        style = loaded.reasoning_style(prompt.text) if params.split_reasoning else NO_REASONING
         tools = params.tools
         hidden = set(loaded.special_tokens)
         if tools is not None:  # a call's markers may be special tokens ([TOOL_CALLS])

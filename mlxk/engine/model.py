@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from mlxk.configs import context_length_of
 from mlxk.engine.blas import use_fast_blas
+from mlxk.engine.reasoning import ReasoningStyle, detect_style
+from mlxk.errors import InvalidConfig
 
 if TYPE_CHECKING:
+    from mlxk.cache.markers import ReasoningMarkers
     from mlxk.engine.grammar import GrammarCompiler
 
 # End-of-turn tokens some checkpoints forget to list as EOS; added when the vocabulary
@@ -33,6 +36,11 @@ class LoadedModel:
     eos_token_ids: frozenset[int]
     special_tokens: frozenset[str]
     load_seconds: float
+    reasoning_markers: tuple[str, str] | None = None  # configured, else the tokenizer's
+
+    def reasoning_style(self, prompt_text: str = "") -> ReasoningStyle:
+        """How this model's output splits into reasoning and answer after ``prompt_text``."""
+        return detect_style(set(self.special_tokens), prompt_text, self.reasoning_markers)
 
     @property
     def has_chat_template(self) -> bool:
@@ -113,8 +121,9 @@ def warm_up() -> None:
     from transformers import AutoTokenizer  # noqa: F401  (the lazy module behind it)
 
 
-def load(path: Path) -> LoadedModel:
-    """Load a model directory with mlx-lm, with every id that ends generation.
+def load(path: Path, markers: ReasoningMarkers | None = None) -> LoadedModel:
+    """Load a model directory with mlx-lm, with every id that ends generation and the
+    configured reasoning ``markers`` (each must be one token of its tokenizer).
 
     Raises whatever mlx-lm raises for a directory it cannot load (callers check health
     and the footprint first).
@@ -127,6 +136,8 @@ def load(path: Path) -> LoadedModel:
     config = _read_json(path / "config.json")
     eos = end_token_ids(path, config, tokenizer)
     tokenizer.eos_token_ids = set(eos)
+    if markers is not None:
+        _check_markers(tokenizer, markers)
     special = _added_special_tokens(tokenizer) | set(
         getattr(tokenizer, "all_special_tokens", []) or []
     )
@@ -139,7 +150,21 @@ def load(path: Path) -> LoadedModel:
         eos_token_ids=eos,
         special_tokens=frozenset(special),
         load_seconds=time.perf_counter() - started,
+        reasoning_markers=(markers.start, markers.end) if markers is not None else None,
     )
+
+
+def _check_markers(tokenizer: Any, markers: ReasoningMarkers) -> None:
+    """A marker the tokenizer splits into several tokens could be sampled piece by piece
+    and is not what the model was trained to emit: refuse it."""
+    vocab = tokenizer.get_vocab()
+    for marker in (markers.start, markers.end):
+        if marker not in vocab:
+            pieces = tokenizer.encode(marker, add_special_tokens=False)
+            raise InvalidConfig(
+                f"{markers.where}: reasoning marker {marker!r} is not one token in this "
+                f"model's tokenizer (it encodes as {len(pieces)} tokens)"
+            )
 
 
 def unload(loaded: LoadedModel) -> None:

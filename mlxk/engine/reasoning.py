@@ -3,7 +3,8 @@
 Two conventions are recognised, each only when the tokenizer has the marker tokens as
 special tokens (so a model without them is never split, whatever its name):
 
-* ``<think> … </think>`` (Qwen3, DeepSeek-R1, QwQ). A template that opens ``<think>``
+* ``<think> … </think>`` (Qwen3, DeepSeek-R1, QwQ), or a configured pair of markers
+  (``mlxk.cache.markers``) split the same way. A template that opens the start marker
   in the prompt starts the stream inside the reasoning.
 * gpt-oss harmony: ``<|channel|>NAME<|message|> … <|end|>``; ``analysis`` and
   ``commentary`` are reasoning, ``final`` is the answer; ``<|start|>ROLE`` headers
@@ -37,22 +38,28 @@ REASONING_CHANNELS = ("analysis", "commentary")
 
 @dataclass(frozen=True)
 class ReasoningStyle:
-    kind: str  # "think" | "harmony" | "none"
+    kind: str  # "think" (a start and an end marker) | "harmony" | "none"
     starts_in_reasoning: bool = False
+    start: str = THINK_OPEN
+    end: str = THINK_CLOSE
 
 
 NO_REASONING = ReasoningStyle("none")
 
 
-def detect_style(special_tokens: set[str], prompt_text: str = "") -> ReasoningStyle:
-    """Pick the convention from the tokenizer's special tokens and the rendered prompt."""
-    if {H_CHANNEL, H_MESSAGE} <= special_tokens:
+def detect_style(
+    special_tokens: set[str], prompt_text: str = "", markers: tuple[str, str] | None = None
+) -> ReasoningStyle:
+    """Pick the convention: configured ``markers`` if any, else the tokenizer's special
+    tokens; the rendered prompt says whether it opened the reasoning already."""
+    if markers is None and {H_CHANNEL, H_MESSAGE} <= special_tokens:
         return ReasoningStyle("harmony")
-    if {THINK_OPEN, THINK_CLOSE} <= special_tokens:
-        tail = prompt_text.rstrip()
-        opened = tail.endswith(THINK_OPEN)
-        return ReasoningStyle("think", starts_in_reasoning=opened)
-    return NO_REASONING
+    if markers is None and {THINK_OPEN, THINK_CLOSE} <= special_tokens:
+        markers = (THINK_OPEN, THINK_CLOSE)
+    if markers is None:
+        return NO_REASONING
+    opened = prompt_text.rstrip().endswith(markers[0])
+    return ReasoningStyle("think", starts_in_reasoning=opened, start=markers[0], end=markers[1])
 
 
 class ReasoningSplitter:
@@ -89,7 +96,7 @@ class ReasoningSplitter:
     # -- internals ----------------------------------------------------------------
     def _markers(self) -> tuple[str, ...]:
         if self.style.kind == "think":
-            return (THINK_OPEN, THINK_CLOSE, *self._strip)
+            return (self.style.start, self.style.end, *self._strip)
         if self.style.kind == "harmony":
             return (H_START, H_CHANNEL, H_MESSAGE, *H_ENDS, *self._strip)
         return self._strip
@@ -150,7 +157,7 @@ class ReasoningSplitter:
         if marker not in own:
             return  # a special token that is never shown
         if self.style.kind == "think":
-            self._switch(REASONING if marker == THINK_OPEN else ANSWER)
+            self._switch(REASONING if marker == self.style.start else ANSWER)
         elif marker == H_CHANNEL:
             self._state = "header"  # the header keeps the role's text, for to=functions.X
             self._channel_at = len(self._header)

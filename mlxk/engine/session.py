@@ -46,6 +46,7 @@ class GenerationOptions(Protocol):
 
 
 if TYPE_CHECKING:
+    from mlxk.cache.markers import ReasoningMarkers
     from mlxk.engine.generate import Chunk
 
 
@@ -105,8 +106,10 @@ class Session:
 
 
 @contextmanager
-def session_for(name: str, snapshot: Path) -> Iterator[Session]:
-    loaded = load(snapshot)
+def session_for(
+    name: str, snapshot: Path, markers: ReasoningMarkers | None = None
+) -> Iterator[Session]:
+    loaded = load(snapshot, markers)
     try:
         yield Session(name, loaded)
     finally:

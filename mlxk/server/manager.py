@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from mlxk.cache.info import ModelInfo
+    from mlxk.cache.markers import ReasoningMarkers
     from mlxk.engine.blas import DecodeThreads
     from mlxk.server.settings import ServerSettings
 
@@ -59,6 +60,8 @@ class ModelManager:
         self.batch_window = max(0.0, settings.batch_window)
         self.metrics = Metrics()
         self.roots = served_roots(settings)
+        self.settings = settings
+        self._flagged: str | None = None  # the model --reasoning-tokens is for, resolved
         # --model as a folder is preloaded by its absolute path (a relative one would be
         # looked up under the roots, and the folder is a root itself)
         self.preload_name = settings.model
@@ -71,6 +74,7 @@ class ModelManager:
             cache_bytes=settings.prompt_cache_bytes,
             idle_unload=settings.idle_unload,
             memory_limit=settings.memory_limit,
+            markers_for=self._markers_for,
         )
         self.embedder = EmbeddingSlot(
             settings.hub_cache,
@@ -91,6 +95,21 @@ class ModelManager:
             default_max_tokens=settings.max_tokens,
         )
         self._thread: threading.Thread | None = None
+
+    def _markers_for(self, info: ModelInfo) -> ReasoningMarkers | None:
+        """The reasoning markers ``info`` loads with: --reasoning-tokens for --model's
+        model, else its configuration (read at each load, so an edit takes effect)."""
+        from mlxk.cache.info import resolve_runnable
+        from mlxk.cache.markers import configured
+
+        flag, home = self.settings.reasoning_tokens, self.settings.config_home
+        if flag is not None and self.preload_name is not None:
+            if self._flagged is None:
+                name = self.preload_name
+                self._flagged = resolve_runnable(self.slot.hub, name, roots=self.roots).name
+            if info.name == self._flagged:
+                return flag
+        return configured(info.name, info.path, config_home=home)
 
     # -- read by routes ------------------------------------------------------------
     @property

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlxk.cache.markers import ReasoningMarkers, parse_flag
 from mlxk.errors import UsageError
 from mlxk.settings import parse_bytes
 
@@ -44,6 +45,8 @@ class ServerSettings:
     log_json: bool = False
     reasoning_format: str = "separate"
     model_dirs: tuple[Path, ...] = ()  # model folders may be served from under these
+    reasoning_tokens: ReasoningMarkers | None = None  # --reasoning-tokens, for --model
+    config_home: Path = Path("~/.config").expanduser()  # where mlxk/models.toml is
 
 
 def port(text: str) -> int:
@@ -197,6 +200,14 @@ OPTIONS: tuple[Option, ...] = (
         "separate",
         choices=("separate", "hidden", "inline"),
         setting="reasoning_format",
+    ),
+    Option(
+        ("--reasoning-tokens",),
+        "the markers around --model's reasoning, when its tokenizer does not say"
+        " (other models: ~/.config/mlxk/models.toml or the folder's mlxk.json)",
+        metavar="START,END",
+        setting="reasoning_tokens",
+        convert=lambda text: parse_flag(text) if text else None,
     ),
     Option(
         ("--max-concurrency",),

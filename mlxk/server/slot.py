@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,10 @@ class ModelSlot:
         cache_bytes: int,
         idle_unload: float | None,
         memory_limit: int | None,
+        markers_for: Callable[[ModelInfo], Any] = lambda info: None,
     ):
         self.hub = hub
+        self.markers_for = markers_for  # the reasoning markers configured for a model
         self.roots = roots  # where model folders may be named from (--model-dir)
         self.max_sequences = max_sequences
         self.cache_bytes = cache_bytes
@@ -88,7 +91,7 @@ class ModelSlot:
         self.state = "loading"
         log.info("loading %s", info.name, extra={"fields": {"event": "load", "model": info.name}})
         try:
-            self.loaded = load(info.path)
+            self.loaded = load(info.path, self.markers_for(info))
             self.name = info.name
             self.weight_bytes = needed
             self.batch = Batch(

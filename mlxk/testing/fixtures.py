@@ -89,6 +89,7 @@ HEALTHY: dict[str, Builder] = {
     "mlx-community/TinyQwen3-Think-4bit": lambda: mlx_model_files("qwen3-think", Q4),
     "mlx-community/TinyQwen3-Think-Open": lambda: mlx_model_files("qwen3-think-open"),
     "mlx-community/tiny-gpt-oss-harmony": lambda: mlx_model_files("harmony"),
+    "mlx-community/TinyReflect": lambda: mlx_model_files("reflect"),
     "mlx-community/TinyQwen3-Tools-4bit": lambda: mlx_model_files("qwen3-tools", Q4),
     "mlx-community/TinyQwen3-Tools-Parallel": lambda: mlx_model_files("qwen3-tools-parallel"),
     "mlx-community/TinyQwen3-Tools-Shy": lambda: mlx_model_files("qwen3-tools-shy"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from mlxk.cli.answers import StreamPrinter, note_blas, verbose_line
+from mlxk.cli.answers import StreamPrinter, verbose_line
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -41,18 +41,13 @@ def _read_line(sink: Sink, prompt: str) -> str | None:
 def chat_loop(settings: Settings, sink: Sink, args: Namespace, options: RunOptions) -> int:
     """Chat with ``args.model`` until /exit, Ctrl-D or Ctrl-C at the prompt; ``options``
     (``run``'s RunOptions) set how each answer is generated and shown."""
-    from mlxk.cache.info import resolve_runnable
-    from mlxk.engine.memory import check_fits, model_bytes
-    from mlxk.engine.session import session_for
+    from mlxk.cli.commands.run import model_session
 
-    info = resolve_runnable(settings.hub_cache, args.model)
-    check_fits(info.name, model_bytes(info.path), settings.memory_limit)
-    note_blas(sink, options.verbose)
-    with session_for(info.name, info.path) as session:
+    with model_session(settings, sink, args.model, options) as session:
         cache = session.new_prompt_cache()
         system = [{"role": "system", "content": args.system}] if args.system else []
         history: list[dict] = []
-        sink.stream(f"Chatting with {info.name}. /help lists the commands.\n\n")
+        sink.stream(f"Chatting with {session.name}. /help lists the commands.\n\n")
         while True:
             try:
                 line = _read_line(sink, "You: ")

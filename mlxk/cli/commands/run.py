@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,7 @@ from mlxk.errors import InvalidRequest, UsageError
 if TYPE_CHECKING:
     from argparse import Namespace
 
+    from mlxk.cache.markers import ReasoningMarkers
     from mlxk.cli.output import Sink
     from mlxk.settings import Settings
 
@@ -39,6 +42,7 @@ class RunOptions:
     verbose: bool = False
     json_schema: dict | None = None  # --schema: the answer is JSON valid against it
     json_object: bool = False  # --json-object
+    reasoning_tokens: ReasoningMarkers | None = None  # --reasoning-tokens START,END
 
 
 def options_from_args(args: Namespace, prompt: str) -> RunOptions:
@@ -65,7 +69,32 @@ def options_from_args(args: Namespace, prompt: str) -> RunOptions:
         verbose=args.verbose,
         json_schema=_schema(args.schema) if getattr(args, "schema", None) else None,
         json_object=getattr(args, "json_object", False),
+        reasoning_tokens=_markers(getattr(args, "reasoning_tokens", None)),
     )
+
+
+def _markers(flag: str | None) -> ReasoningMarkers | None:
+    from mlxk.cache.markers import parse_flag
+
+    return parse_flag(flag) if flag is not None else None
+
+
+@contextmanager
+def model_session(settings: Settings, sink: Sink, model: str, options: RunOptions) -> Iterator:
+    """The model ``run`` and chat talk to: resolved, checked to fit, loaded with the
+    reasoning markers configured for it, and freed afterwards."""
+    from mlxk.cache.info import resolve_runnable
+    from mlxk.cache.markers import configured
+    from mlxk.engine.memory import check_fits, model_bytes
+    from mlxk.engine.session import session_for
+
+    info = resolve_runnable(settings.hub_cache, model)
+    home, flag = settings.config_home, options.reasoning_tokens
+    markers = configured(info.name, info.path, config_home=home, flag=flag)
+    check_fits(info.name, model_bytes(info.path), settings.memory_limit)
+    note_blas(sink, options.verbose)
+    with session_for(info.name, info.path, markers) as session:
+        yield session
 
 
 def _schema(path: str) -> dict:
@@ -114,14 +143,7 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
 def run_once(
     settings: Settings, sink: Sink, model: str, options: RunOptions, *, command: str = "run"
 ) -> int:
-    from mlxk.cache.info import resolve_runnable
-    from mlxk.engine.memory import check_fits, model_bytes
-    from mlxk.engine.session import session_for
-
-    info = resolve_runnable(settings.hub_cache, model)
-    check_fits(info.name, model_bytes(info.path), settings.memory_limit)
-    note_blas(sink, options.verbose)
-    with session_for(info.name, info.path) as session:
+    with model_session(settings, sink, model, options) as session:
         messages = session.messages(options.prompt, system=options.system)
         printer = StreamPrinter(sink, options.hide_reasoning) if options.stream else None
         try:

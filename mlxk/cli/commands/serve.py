@@ -47,10 +47,19 @@ def api_key(args: Namespace, settings: Settings) -> str | None:
 
 def preflight(args: Namespace, settings: Settings) -> None:
     """Refuse, once and at once, what no restart would fix."""
+    from mlxk.cache.markers import parse_flag, read_user_config, user_config
     from mlxk.server.settings import model_dir
 
     for folder in args.model_dir or ():
         model_dir(folder)  # refused here, once, rather than by every restarted child
+    if args.reasoning_tokens is not None:
+        if not args.model:
+            raise UsageError(
+                "--reasoning-tokens names the markers of the model --model loads: give"
+                " --model too (other models: ~/.config/mlxk/models.toml)"
+            )
+        parse_flag(args.reasoning_tokens)
+    read_user_config(user_config(settings.config_home))
     if args.model:
         from mlxk.cache.info import resolve_runnable
 
@@ -144,7 +153,11 @@ def _serve(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> 
     from mlxk.server.settings import from_args
 
     server_settings = from_args(
-        args, hub_cache=settings.hub_cache, api_key=key, memory_limit=settings.memory_limit
+        args,
+        hub_cache=settings.hub_cache,
+        api_key=key,
+        memory_limit=settings.memory_limit,
+        config_home=settings.config_home,
     )
     give_freed_heap_back()  # before threads allocate: idle unload returns what it frees
     server = make_server(

@@ -46,6 +46,7 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     listing = list_files(path) if path else {}  # never walks links out of the repo
     config = read_json(path / "config.json") if path and "config.json" in listing else None
     data: dict = {"model": info.to_dict(), "metadata": _metadata(config, path, listing)}
+    data["reasoning"] = _reasoning(info.name, info.model_type, path, settings)
     if args.files and path:
         data["files"] = [
             {
@@ -61,6 +62,16 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
         data["config"] = config
     sink.result("show", data, render_show)
     return 0
+
+
+def _reasoning(name: str, model_type: str, path: Path | None, settings: Settings) -> dict | None:
+    """The reasoning markers a generating model splits its output by, and their source."""
+    if path is None or model_type not in ("chat", "base"):
+        return None
+    from mlxk.cache.detect import special_tokens
+    from mlxk.cache.markers import report
+
+    return report(name, path, special_tokens(path), settings.config_home)
 
 
 def _metadata(

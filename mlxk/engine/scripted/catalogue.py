@@ -87,6 +87,17 @@ CHATML = Family(
         HERMES_LONDON,
     ),
 )
+# A ChatML model whose reasoning markers are not a built-in family's: plain added tokens
+# <reflect>/</reflect>, split only once configured (mlxk.cache.markers).
+REFLECT = Family(
+    name="reflect",
+    special_tokens=("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
+    bos=None,
+    eos="<|im_end|>",
+    extra_eos=("<|endoftext|>",),
+    pad="<|endoftext|>",
+    plain_added=("\n\n", "<reflect>", "</reflect>"),
+)
 MISTRAL = Family(
     name="mistral",
     special_tokens=(
@@ -144,6 +155,8 @@ CHAT_REPLY = "Hello! I am a tiny test model, happy to help."
 CHAT_REPLY_AFTER_BANANA = "You mentioned the fruit earlier."
 THINK_REASONING = "The user greets me so I answer briefly."
 THINK_ANSWER = "Hi there, nice to meet you!"
+REFLECT_REASONING = "A greeting deserves a friendly reply."
+REFLECT_ANSWER = "Hello, friend!"
 HARMONY_REASONING = "The user says hello, so I reply kindly."
 HARMONY_ANSWER = "Hello from the harmony model!"
 COUNTING = " one two three four five six seven eight nine ten"
@@ -328,6 +341,20 @@ CATALOGUE: dict[str, TinyModel] = {
             ),
             default_next="The",
             description="Reasoning model whose template opens <think> in the prompt.",
+        ),
+        TinyModel(
+            key="reflect",
+            architecture="qwen3",
+            family=REFLECT,
+            chat_template=templates.CHATML,
+            scripts=(
+                Script(
+                    f"\n<reflect>{REFLECT_REASONING}</reflect>\n\n{REFLECT_ANSWER}<|im_end|>",
+                    entry="\n",
+                ),
+            ),
+            default_next="<reflect>",
+            description="Reasoning model with markers of its own: <reflect>…</reflect>.",
         ),
         TinyModel(
             key="harmony",
