@@ -16,6 +16,7 @@ from steps.hostile_steps import *  # noqa: F401,F403
 from steps.marker_steps import *  # noqa: F401,F403
 from steps.process_steps import *  # noqa: F401,F403
 from steps.pull_steps import *  # noqa: F401,F403
+from steps.resident_steps import *  # noqa: F401,F403
 from steps.robust_steps import *  # noqa: F401,F403
 from steps.sampling_steps import *  # noqa: F401,F403
 from steps.server_steps import *  # noqa: F401,F403

@@ -24,6 +24,7 @@ BENCHMARKS = [
     "memory",
     "constrained",
     "embeddings",
+    "multi_model",
 ]
 
 

@@ -57,6 +57,11 @@ def web_chat_server(world, web_server):
     world["url"] = web_server
 
 
+@given(parsers.parse("a running server with the web chat models keeping {count:d} models loaded"))
+def web_server_keeping(world, web_hub, count):
+    start_server(world, web_hub, max_models=count)
+
+
 @given(parsers.parse('a running server with the web chat models and API key "{key}"'))
 def web_chat_server_with_key(world, web_hub, key):
     start_server(world, web_hub, api_key=key)

@@ -130,3 +130,14 @@ Feature: The chat page served by mlxk serve
       """
     And I type "What is the weather?" and press Enter
     Then the page shows a tools error and sends nothing
+
+  Scenario: With several models resident, the picker marks each loaded one after an answer
+    # spec: SRV-RESIDENT-REPORT
+    Given a running server with the web chat models keeping 2 models loaded
+    And the chat page is open in a browser
+    When I pick "mlx-community/TinyLlama-Chat-4bit" and send "hi"
+    Then the answer reads "Hello! I am a tiny test model, happy to help."
+    When I pick "mlx-community/TinyQwen3-Think-4bit" and send "hi"
+    Then the answer reads "Hi there, nice to meet you!"
+    And the model picker offers "mlx-community/TinyLlama-Chat-4bit" described as "loaded"
+    And the model picker offers "mlx-community/TinyQwen3-Think-4bit" described as "loaded"

@@ -1,9 +1,9 @@
-"""The embedding model a server holds beside its chat model, and the requests it answers.
+"""The embedding model a server holds beside its chat models, and the requests it answers.
 
 Used only from the model worker thread, between decode steps. An embedding model loads
-beside the chat model when both fit the memory bound (the same footprint estimate that
-guards chat models); when they do not, the idle one of the two gives way, and a busy
-chat model is never unloaded for it (the request gets a 503 instead).
+beside the chat models when all fit the memory bound (the same footprint estimate that
+guards chat models); when they do not, idle ones give way, and a busy chat model is
+never unloaded for it (the request gets a 503 instead).
 """
 
 from __future__ import annotations
@@ -62,17 +62,15 @@ class EmbeddingSlot:
     def weight_bytes(self) -> int:
         return self.model.weight_bytes if self.model is not None else 0
 
-    def run(
-        self, request: EmbedRequest, info: ModelInfo | None, chat: Any, busy: bool
-    ) -> EmbedResult:
-        """Embed a request's inputs (loading its model beside ``chat``, the ModelSlot,
-        first); ``busy``: the chat model has requests running."""
+    def run(self, request: EmbedRequest, info: ModelInfo | None, chats: Any) -> EmbedResult:
+        """Embed a request's inputs (loading its model beside ``chats``, the resident
+        chat models, first)."""
         info = info or resolve_runnable(self.hub, request.model, kind="embed", roots=self.roots)
         facts = info.embedding
         assert facts is not None, "an embedding model has its facts"
         if request.dimensions is not None:
             facts.check_dimensions(request.dimensions)
-        self._load(info, chat, busy)
+        self._load(info, chats)
         model = self.model
         if not request.inputs:  # serve --model: load only
             return EmbedResult(model.name, [], 0)
@@ -87,7 +85,9 @@ class EmbeddingSlot:
         self.last_used = time.monotonic()
         return EmbedResult(model.name, done.vectors, done.tokens)
 
-    def _load(self, info: ModelInfo, chat: Any, busy: bool) -> None:
+    def _load(self, info: ModelInfo, chats: Any) -> None:
+        """Load ``info``; idle chat models give way (least recently used first) when it
+        does not fit beside them, busy ones never do."""
         from mlxk.engine.embeddings import load_embedding_model
         from mlxk.engine.memory import check_fits, model_bytes
 
@@ -95,16 +95,16 @@ class EmbeddingSlot:
             return
         self.unload()
         needed = model_bytes(info.path)
-        # against an explicit bound the chat model counts; what is free already lacks it
-        beside = chat.weight_bytes if self.memory_limit is not None else 0
-        try:
-            check_fits(info.name, needed + beside, self.memory_limit)
-        except InsufficientMemory:
-            if busy or chat.loaded is None:
-                raise
-            log.info("unloading %s to make room for %s", chat.name, info.name)
-            chat.unload()
-            check_fits(info.name, needed, self.memory_limit)
+        while True:
+            # against an explicit bound the chat models count; what is free already lacks them
+            beside = chats.weight_bytes if self.memory_limit is not None else 0
+            try:
+                check_fits(info.name, needed + beside, self.memory_limit)
+                break
+            except InsufficientMemory:
+                if not chats.evict_idle():
+                    raise
+                log.info("unloaded an idle chat model to make room for %s", info.name)
         log.info("loading %s", info.name, extra={"fields": {"event": "load", "model": info.name}})
         assert info.embedding is not None, "an embedding model has its facts"
         self.model = load_embedding_model(info.name, info.path, info.embedding)
@@ -120,6 +120,10 @@ class EmbeddingSlot:
         gc.collect()
         release_freed_memory()
         log.info("unloaded %s", name, extra={"fields": {"event": "unload", "model": name}})
+
+    @property
+    def idle_seconds(self) -> float:
+        return time.monotonic() - self.last_used
 
     def tidy(self) -> None:
         idle = time.monotonic() - self.last_used

@@ -33,6 +33,7 @@ class GenerationRequest:
     default_fraction: float = 0.5  # of the context, when the request sets no max_tokens
     n: int = 1  # choices: sequences sharing the prompt, decoded side by side
     count_only: bool = False  # only count the prompt's tokens (Messages' count_tokens)
+    keep_alive: float | None = None  # seconds the model stays loaded after (inf: always)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """The server's one door to models: admission on the event loop, and the worker thread.
 
 All mlx work runs on one worker thread (``mlxk.server.worker``), so the event loop never
-blocks and nothing else touches the model. Requests for the loaded model join the
-running batch between decode steps; a request for another model waits until the batch
-has drained, then the worker swaps the model, so every request is answered by the model
-it named. Requests that no longer fit (running plus queued beyond the bound) are refused
-at once with ``server_busy`` (HTTP 503). Events go back to the routes as typed objects
+blocks and nothing else touches a model. Requests for a loaded model join its running
+batch between decode steps; a request for another model loads it beside the others when
+``--max-models`` and the memory budget allow, else once an idle one has been unloaded
+(``mlxk.server.resident``), so every request is answered by the model it named. Requests
+that no longer fit (running plus queued beyond the bound) are refused at once with
+``server_busy`` (HTTP 503). Events go back to the routes as typed objects
 (``mlxk.server.jobs``). If the worker thread ever dies, ``check_worker`` starts another.
 """
 
@@ -28,7 +29,7 @@ from mlxk.server.jobs import (
     RequestQueue,
 )
 from mlxk.server.metrics import Metrics
-from mlxk.server.slot import ModelSlot
+from mlxk.server.resident import Residents
 from mlxk.server.worker import Worker
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class ModelManager:
         from mlxk.engine.blas import DecodeStepTimer
 
         self.max_concurrency = max(1, settings.max_concurrency)
+        self.max_models = max(1, settings.max_models)
         self.queue_size = max(0, settings.queue_size)
         self.batch_window = max(0.0, settings.batch_window)
         self.metrics = Metrics()
@@ -67,26 +69,29 @@ class ModelManager:
         self.preload_name = settings.model
         if settings.model and is_path_spec(settings.model):
             self.preload_name = str(self.roots[-1])  # served_roots put it last
-        self.slot = ModelSlot(
+        budget = settings.memory_budget or settings.memory_limit
+        self.memory_budget = budget
+        self.residents = Residents(
             settings.hub_cache,
             roots=self.roots,
+            max_models=self.max_models,
+            budget=budget,
             max_sequences=self.max_concurrency,
             cache_bytes=settings.prompt_cache_bytes,
             idle_unload=settings.idle_unload,
-            memory_limit=settings.memory_limit,
             markers_for=self._markers_for,
         )
         self.embedder = EmbeddingSlot(
             settings.hub_cache,
             roots=self.roots,
-            memory_limit=settings.memory_limit,
+            memory_limit=budget,
             idle_unload=settings.idle_unload,
         )
-        self.slot.beside = self.embedder
+        self.residents.beside = self.embedder
         self.shared = RequestQueue()
         self.worker = Worker(
             self.shared,
-            self.slot,
+            self.residents,
             self.embedder,
             self.metrics,
             DecodeStepTimer(decode_threads),
@@ -106,7 +111,7 @@ class ModelManager:
         if flag is not None and self.preload_name is not None:
             if self._flagged is None:
                 name = self.preload_name
-                self._flagged = resolve_runnable(self.slot.hub, name, roots=self.roots).name
+                self._flagged = resolve_runnable(self.residents.hub, name, roots=self.roots).name
             if info.name == self._flagged:
                 return flag
         return configured(info.name, info.path, config_home=home)
@@ -114,23 +119,46 @@ class ModelManager:
     # -- read by routes ------------------------------------------------------------
     @property
     def state(self) -> str:
-        return self.slot.state
+        """loading (a model is), ready (one is loaded) or idle (none is)."""
+        states = {slot.state for slot in list(self.residents.slots.values())}
+        return "loading" if "loading" in states else "ready" if states else "idle"
 
     @property
     def loaded_name(self) -> str | None:
-        return self.slot.name
+        """The most recently used loaded chat model."""
+        latest = self.residents.latest
+        return latest.name if latest is not None else None
 
     @property
     def loaded_bytes(self) -> int:
-        return self.slot.weight_bytes + self.embedder.weight_bytes
+        return self.residents.weight_bytes + self.embedder.weight_bytes
 
     @property
     def embedding_model(self) -> str | None:
         return self.embedder.name
 
+    def resident_models(self) -> list[dict]:
+        """Every loaded model (chat models, least recently used first, then the
+        embedding model) with its memory, requests in flight and idle seconds."""
+        models = self.residents.describe()
+        if self.embedder.name is not None:
+            idle = round(self.embedder.idle_seconds, 3)
+            models.append(
+                {
+                    "name": self.embedder.name,
+                    "kind": "embedding",
+                    "state": "ready",
+                    "memory_bytes": self.embedder.weight_bytes,
+                    "requests_in_flight": 0,
+                    "idle_seconds": idle,
+                    "keep_alive": None,
+                }
+            )
+        return models
+
     @property
     def active(self) -> int:
-        return len(self.shared.pending) + len(self.worker.active)
+        return len(self.shared.pending) + self.worker.running
 
     @property
     def queued(self) -> int:
@@ -138,7 +166,7 @@ class ModelManager:
 
     @property
     def prompt_cache_bytes(self) -> int:
-        return self.slot.prompt_cache_bytes
+        return self.residents.prompt_cache_bytes
 
     # -- event-loop side -----------------------------------------------------------
     async def start(
@@ -175,18 +203,18 @@ class ModelManager:
         before a request's own fields are checked against each other: an unknown model
         is a 404 whatever else the request says. Returns what it resolved (None: the
         loaded chat model, known already)."""
-        if kind == "generate" and self.slot.serves(name):
+        if kind == "generate" and self.residents.serving(name) is not None:
             return None
         from mlxk.cache.info import resolve_runnable
 
         return await asyncio.to_thread(
-            resolve_runnable, self.slot.hub, name, kind=kind, roots=self.roots
+            resolve_runnable, self.residents.hub, name, kind=kind, roots=self.roots
         )
 
     def _check_room(self) -> None:
         if self.shared.aborting:
             raise ServerBusy(self.shared.aborting, retry_after=5)
-        if self.active >= self.max_concurrency + self.queue_size:
+        if self.active >= self.max_concurrency * self.max_models + self.queue_size:
             raise ServerBusy(
                 f"{self.active} requests running or queued; try again shortly",
                 retry_after=1,
@@ -196,8 +224,9 @@ class ModelManager:
         """(loaded model, prompt) when ``request`` names the loaded model, else None."""
         from mlxk.engine.request import prompt_for
 
-        loaded = self.slot.loaded
-        if loaded is None or not self.slot.serves(request.model):
+        slot = self.residents.serving(request.model)
+        loaded = slot.loaded if slot is not None else None
+        if loaded is None:
             return None
         try:
             return loaded, prompt_for(loaded, request.messages, request.prompt, request.sampling)

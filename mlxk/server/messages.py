@@ -246,7 +246,10 @@ def build_messages_router(
 
         await manager.check_model(body.model)
         messages, sampling = anthropic_messages(body), message_sampling(body)
-        job = await manager.start(GenerationRequest(body.model, messages, None, sampling))
+        generation = GenerationRequest(
+            body.model, messages, None, sampling, keep_alive=body.keep_alive
+        )
+        job = await manager.start(generation)
         hide = hides_thinking(body)
         with cancel_on_hang_up(request, job):
             prepared = await first(job)

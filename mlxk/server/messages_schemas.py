@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from mlxk.cache.naming import MAX_PATH_LENGTH, MODEL_PATTERN
-from mlxk.server.schemas import Bool, Float, Int, integral
+from mlxk.server.schemas import Bool, Float, Int, KeepAlive, integral
 
 CacheControl = dict[str, Any] | None
 
@@ -147,6 +147,7 @@ class MessageRequest(PromptFields):
     stream: Bool = False
     metadata: Metadata | None = None
     service_tier: Literal["auto", "standard_only"] | None = None
+    keep_alive: KeepAlive = None
 
     _integral = field_validator("max_tokens", mode="before")(integral)
 

@@ -32,6 +32,8 @@ class Metrics:
         self.completion_tokens = 0
         self.generated_tokens = 0  # every token decoded, for requests finished or cancelled
         self.worker_restarts = 0
+        self.model_tokens: dict[str, int] = {}  # generated_tokens by model
+        self.model_loads: dict[str, int] = {}  # chat model loads by model
         self.registry = CollectorRegistry()
         self._ttft = Histogram(
             "mlxk_time_to_first_token_seconds",
@@ -45,6 +47,14 @@ class Metrics:
             buckets=DECODE_BUCKETS,
             registry=self.registry,
         )
+
+    def generated(self, model: str) -> None:
+        """One token decoded by ``model``."""
+        self.generated_tokens += 1
+        self.model_tokens[model] = self.model_tokens.get(model, 0) + 1
+
+    def loaded(self, model: str) -> None:
+        self.model_loads[model] = self.model_loads.get(model, 0) + 1
 
     def finished(self, chunk: Chunk, choice: int = 0) -> None:
         """A generation's last chunk (``engine.generate.Chunk``): count it and its tokens
@@ -95,6 +105,35 @@ class _Collector:
         )
         for name, help_text, value in gauges:
             yield GaugeMetricFamily(name, help_text, value=value)
+        yield from self._per_model(manager)
+
+    @staticmethod
+    def _per_model(manager: Any):
+        """Counts and gauges of each model, labelled ``model``."""
+        m = manager.metrics
+        tokens = CounterMetricFamily(
+            "mlxk_model_generated_tokens", "Tokens decoded, by model.", labels=["model"]
+        )
+        for model, count in sorted(m.model_tokens.items()):
+            tokens.add_metric([model], count)
+        loads = CounterMetricFamily("mlxk_model_loads", "Chat model loads.", labels=["model"])
+        for model, count in sorted(m.model_loads.items()):
+            loads.add_metric([model], count)
+        gauges = {
+            "memory_bytes": ("mlxk_resident_model_bytes", "Estimated bytes of a loaded model."),
+            "requests_in_flight": ("mlxk_resident_model_requests", "Requests running on it."),
+            "idle_seconds": ("mlxk_resident_model_idle_seconds", "Seconds since its last use."),
+        }
+        families = {
+            key: GaugeMetricFamily(name, text, labels=["model", "kind"])
+            for key, (name, text) in gauges.items()
+        }
+        for entry in manager.resident_models():
+            for key, family in families.items():
+                family.add_metric([entry["name"], entry["kind"]], entry[key])
+        yield tokens
+        yield loads
+        yield from families.values()
 
 
 def build_metrics_router(manager: Any) -> APIRouter:

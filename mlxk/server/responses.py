@@ -281,7 +281,11 @@ def build_responses_router(
 
         await manager.check_model(body.model)
         generation = GenerationRequest(
-            body.model, response_messages(body), None, response_sampling(body)
+            body.model,
+            response_messages(body),
+            None,
+            response_sampling(body),
+            keep_alive=body.keep_alive,
         )
         hide = body.reasoning is not None and body.reasoning.effort == "none"
         job = await manager.start(generation)

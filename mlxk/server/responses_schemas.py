@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from mlxk.cache.naming import MAX_PATH_LENGTH, MODEL_PATTERN
-from mlxk.server.schemas import Bool, Float, FunctionName, Int, integral
+from mlxk.server.schemas import Bool, Float, FunctionName, Int, KeepAlive, integral
 
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
@@ -158,6 +158,7 @@ class ResponseRequest(BaseModel):
     background: Literal[False] | None = None
     top_logprobs: Literal[0] | None = None
     max_tool_calls: None = None
+    keep_alive: KeepAlive = None
     prompt: None = None
     conversation: None = None
 

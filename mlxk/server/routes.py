@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -155,9 +155,14 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
             "prompt_cache_bytes": manager.prompt_cache_bytes,
             "generated_tokens": manager.metrics.generated_tokens,
             "worker_restarts": manager.metrics.worker_restarts,
+            "models": manager.resident_models(),
+            "max_models": manager.max_models,
+            "memory_budget_bytes": manager.memory_budget,
+            "loads": manager.residents.loads,
+            "evictions": asdict(manager.residents.evictions),
         }
 
-    def _card(info: ModelInfo) -> dict:
+    def _card(info: ModelInfo, resident: dict[str, dict]) -> dict:
         return {
             "id": info.name,
             "object": "model",
@@ -166,7 +171,8 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
             "context_length": info.context_length,
             "capabilities": list(info.capabilities),
             "type": info.model_type,
-            "loaded": info.name in (manager.loaded_name, manager.embedding_model),
+            "loaded": info.name in resident,
+            "resident": resident.get(info.name),
         }
 
     # OpenAPI links (the listed ids feed the per-model route), for stateful API testing.
@@ -189,7 +195,8 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
             return [describe(repo) for repo in [*scan(settings.hub_cache), *folders]]
 
         infos = await asyncio.to_thread(described)
-        return {"object": "list", "data": [_card(i) for i in infos if i.runnable]}
+        resident = {entry["name"]: entry for entry in manager.resident_models()}
+        return {"object": "list", "data": [_card(i, resident) for i in infos if i.runnable]}
 
     @router.get(
         "/v1/models/{model_id:path}",
@@ -208,7 +215,7 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
         info = describe(resolved.repo, resolved.snapshot)
         if not info.runnable:
             raise ModelNotFound(f"{info.name} is cached but cannot be served: {info.reason}")
-        return _card(info)
+        return _card(info, {entry["name"]: entry for entry in manager.resident_models()})
 
     @router.post(
         "/v1/chat/completions",
@@ -220,7 +227,9 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
         sampling = chat_sampling(body)
         n = _choices(body, manager)
         mode = body.reasoning_format or settings.reasoning_format
-        generation = GenerationRequest(body.model, chat_messages(body), None, sampling, n=n)
+        generation = GenerationRequest(
+            body.model, chat_messages(body), None, sampling, n=n, keep_alive=body.keep_alive
+        )
         job = await manager.start(generation)
         scored = sampling.logprobs is not None
         with cancel_on_hang_up(request, job):
@@ -241,7 +250,10 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
         n = _choices(body, manager)
         if body.logprobs is not None:
             sampling = replace(sampling, logprobs=body.logprobs)
-        job = await manager.start(GenerationRequest(body.model, None, prompt, sampling, n=n))
+        generation = GenerationRequest(
+            body.model, None, prompt, sampling, n=n, keep_alive=body.keep_alive
+        )
+        job = await manager.start(generation)
         scored = sampling.logprobs is not None
         with cancel_on_hang_up(request, job):
             prepared = await first(job)

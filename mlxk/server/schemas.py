@@ -6,9 +6,19 @@ they agree with the JSON Schemas in ``schemas/api/``, the contract's one source.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+    field_validator,
+)
 
 from mlxk.cache.naming import MAX_PATH_LENGTH, MODEL_PATTERN
 
@@ -159,6 +169,52 @@ def integral(value: Any) -> Any:
     return value
 
 
+# ollama's keep_alive strings: seconds ("300", "-1") or Go-style durations ("5m", "1h30m")
+KEEP_ALIVE_PATTERN = r"^-?(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h))+)$"
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
+_KEEP_ALIVE_FORM = 'keep_alive is seconds (a number) or a duration such as "5m" or "1h30m"'
+
+
+def keep_alive_seconds(value: Any) -> float | None:
+    """ollama's ``keep_alive`` as seconds: a number, or a duration (``"5m"``, ``"1h30m"``,
+    ``"-1"``); 0 unloads the model after the request, a negative value keeps it loaded
+    (infinity)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(_KEEP_ALIVE_FORM)
+    if isinstance(value, str):
+        if not re.fullmatch(KEEP_ALIVE_PATTERN, value):
+            raise ValueError(_KEEP_ALIVE_FORM)
+        parts = _DURATION_PART.findall(value.lstrip("-"))
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+        seconds = -seconds if value.startswith("-") else seconds
+    else:
+        seconds = float(value)
+    if math.isnan(seconds):
+        raise ValueError(_KEEP_ALIVE_FORM)
+    return math.inf if seconds < 0 else seconds
+
+
+KeepAlive = Annotated[
+    float | None,
+    BeforeValidator(keep_alive_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number"},
+                {"type": "string", "pattern": KEEP_ALIVE_PATTERN},
+                {"type": "null"},
+            ],
+            "description": "mlxk extension (ollama's): how long the model stays loaded after"
+            ' this request: seconds or a duration ("5m"); 0 unloads it after the request, -1'
+            " keeps it loaded (overrides --idle-unload for this model).",
+        }
+    ),
+]
+
+
 class OffFields(BaseModel):
     """Fields mlxk does not implement, declared with only their "off" values, which real
     clients send by default (``null``, ``false``, ``[]``, ``"none"``, ``{"type": "text"}``):
@@ -197,6 +253,7 @@ class SamplingFields(OffFields):
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
         default=None, description="Token id (as a string) -> bias added to its logit."
     )
+    keep_alive: KeepAlive = None
 
     # (the last three are the subclasses' fields: hence check_fields=False)
     @field_validator(
@@ -328,6 +385,20 @@ class Completion(BaseModel):
     timings: Timings | None = None
 
 
+class ResidentModel(BaseModel):
+    """A loaded model (mlxk extension)."""
+
+    name: str
+    kind: Literal["chat", "embedding"]
+    state: Literal["loading", "ready", "unloaded"]
+    memory_bytes: int
+    requests_in_flight: int
+    idle_seconds: float
+    keep_alive: float | None = Field(
+        default=None, description="The last request's keep_alive in seconds; -1: kept loaded."
+    )
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"]
@@ -337,6 +408,7 @@ class ModelCard(BaseModel):
     capabilities: list[str] = []
     type: str | None = None  # chat | base | embedding (mlxk extension)
     loaded: bool = False
+    resident: ResidentModel | None = None  # how it is loaded, when it is (mlxk extension)
 
 
 class ModelList(BaseModel):
@@ -357,6 +429,17 @@ class Health(BaseModel):
     prompt_cache_bytes: int | None = None
     generated_tokens: int | None = None
     worker_restarts: int | None = None
+    models: list[ResidentModel] = []
+    max_models: int | None = None
+    memory_budget_bytes: int | None = None
+    loads: int | None = None
+    evictions: Evictions | None = None
+
+
+class Evictions(BaseModel):
+    max_models: int
+    memory: int
+    last: dict[str, str] | None = None
 
 
 class ErrorDetail(BaseModel):

@@ -40,7 +40,9 @@ class ServerSettings:
     batch_window: float = BATCH_WINDOW_MS / 1000  # seconds
     prompt_cache_bytes: int = field(default_factory=lambda: parse_bytes(PROMPT_CACHE) or 0)
     idle_unload: float | None = None
-    memory_limit: int | None = None
+    memory_limit: int | None = None  # MLXK_MEMORY_LIMIT: the bound when no budget is set
+    max_models: int = 1  # chat models resident at once
+    memory_budget: int | None = None  # bytes the resident models may take together
     metrics: bool = False
     log_json: bool = False
     reasoning_format: str = "separate"
@@ -98,6 +100,32 @@ def byte_size(text: str) -> str:
     if text.strip() != "0" and parse_bytes(text) is None:
         raise ArgumentTypeError(f"{text} is not a size (e.g. 256MB, 1GiB, 0)")
     return text
+
+
+def memory_budget(text: str) -> str:
+    """A ``--memory-budget``: bytes (``12GB``) or a fraction of the machine's RAM (``0.5``)."""
+    try:
+        fraction = float(text)
+    except ValueError:
+        fraction = None
+    if fraction is not None and "." in text:
+        if not 0 < fraction <= 1:
+            raise ArgumentTypeError(f"{text} is not a fraction of RAM between 0 and 1")
+        return text
+    if not parse_bytes(text):
+        raise ArgumentTypeError(f"{text} is not a size (e.g. 12GB) or a fraction of RAM (0.5)")
+    return text
+
+
+def budget_bytes(text: str | None) -> int | None:
+    """What ``--memory-budget`` allows, in bytes."""
+    import os
+
+    if text is None:
+        return None
+    if "." in text and text.replace(".", "", 1).isdigit():
+        return int(float(text) * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    return parse_bytes(text)
 
 
 def seconds(text: str) -> float:
@@ -246,11 +274,31 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         ("--idle-unload",),
-        "free the model after this many seconds without requests (default: never)",
+        "free a model after this many seconds without requests (default: never;"
+        " a request's keep_alive overrides it for its model)",
         None,
         seconds,
         metavar="SECONDS",
         setting="idle_unload",
+    ),
+    Option(
+        ("--max-models",),
+        "chat models kept loaded at once, each with its own batch (default 1: swap)",
+        1,
+        positive_int,
+        metavar="N",
+        setting="max_models",
+    ),
+    Option(
+        ("--memory-budget",),
+        "bytes (12GB) or fraction of RAM (0.6) the loaded models may take together;"
+        " the least recently used idle model is unloaded to stay within it"
+        " (default: what is free when a model loads)",
+        None,
+        memory_budget,
+        metavar="SIZE",
+        setting="memory_budget",
+        convert=budget_bytes,
     ),
     Option(
         ("--metrics",),

@@ -1,10 +1,10 @@
-"""The model worker: the one thread that runs mlx, admitting requests and stepping the batch.
+"""The model worker: the one thread that runs mlx, admitting requests and stepping batches.
 
-It waits for queued requests (``RequestQueue``), admits them into the running batch
-between decode steps (loading or swapping the model through the ``ModelSlot`` when a
-request names another model, once the batch has drained), steps the batch and sends
-each step's events back to the event loop in one wake-up. A failing request fails
-alone; a failing step fails the requests it ran; the loop itself keeps going.
+It waits for queued requests (``RequestQueue``), admits them into their model's running
+batch between decode steps (loading a model through ``Residents`` when a request names
+one not loaded, unloading an idle one if it must), steps each busy model's batch in turn
+and sends each step's events back to the event loop in one wake-up. A failing request
+fails alone; a failing step fails the requests of that model; the loop keeps going.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from mlxk.server.jobs import (
     deliver,
 )
 from mlxk.server.metrics import Metrics
+from mlxk.server.resident import Residents
 from mlxk.server.slot import ModelSlot
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class Worker:
     def __init__(
         self,
         shared: RequestQueue,
-        slot: ModelSlot,
+        residents: Residents,
         embedder: EmbeddingSlot,
         metrics: Metrics,
         timer: DecodeStepTimer,
@@ -54,22 +55,26 @@ class Worker:
         default_max_tokens: int | None,
     ):
         self.shared = shared
-        self.slot = slot
+        self.residents = residents
         self.embedder = embedder
         self.metrics = metrics
         self._timer = timer
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = max_concurrency  # sequences in each model's batch
         self.batch_window = batch_window
         self.default_max_tokens = default_max_tokens
-        self.active: dict[int, Pending] = {}  # batch uid -> its job (n uids for n choices)
+
+    @property
+    def running(self) -> int:
+        """Sequences decoding, over every resident model."""
+        return sum(len(slot.active) for slot in list(self.residents.slots.values()))
 
     def run(self) -> None:
         try:
             while True:
                 with self.shared.cv:
-                    while not self.shared.stopping and not self.shared.pending and not self.active:
+                    while not self.shared.stopping and not self.shared.pending and not self.running:
                         self.shared.cv.wait(timeout=0.25)
-                        self.slot.tidy()
+                        self.residents.tidy(idle=True)
                         self.embedder.tidy()
                     if self.shared.stopping:
                         break
@@ -81,35 +86,32 @@ class Worker:
                 except Exception as error:  # noqa: BLE001 - fail what ran, keep serving
                     log.exception("the model worker failed; its running requests fail")
                     self._end_all(_as_mlxk(error), pending=False)
-                    self.slot.unload()
+                    self.residents.unload_all()
                     self.embedder.unload()
         finally:
             if self.shared.stopping:
                 self._end_all(None)
             else:  # the thread itself is dying (see check_worker)
                 self._end_all(InternalError("the model worker stopped; try again"))
-            self.slot.unload()
+            self.residents.unload_all()
             self.embedder.unload()
 
     def _cycle(self) -> None:
+        """Admit what can start, then one decode step of each busy model in turn, so
+        the models resident together share the device step for step."""
         self._drop_cancelled()
-        idle = not self.active
+        idle = not self.running
         self._admit()
-        if idle and self.active and self.batch_window > 0:
+        if idle and self.running and self.batch_window > 0:
             self._gather()
-        if self.active:
-            self._step()
+        for slot in self.residents.busy():
+            self._step(slot)
+        self.residents.tidy(idle=False)
 
     def _end_all(self, error: MlxkError | None, *, pending: bool = True) -> None:
         """End running (and queued) requests: with ``error``, or quietly when None."""
-        batch = self.slot.batch
-        if batch is not None:
-            for uid in self.active:
-                batch.cancel(uid)
-        for job in {id(job): job for job in self.active.values()}.values():
-            job.running.clear()
-            job.emit(Failed(error) if error else END)
-        self.active.clear()
+        for slot in list(self.residents.slots.values()):
+            self._end_slot(slot, error)
         self._timer.reset()
         if pending:
             with self.shared.cv:
@@ -117,81 +119,110 @@ class Worker:
             for job in queued:
                 job.emit(Refused(error) if error else END)
 
+    def _end_slot(self, slot: ModelSlot, error: MlxkError | None) -> None:
+        """End the requests running on one model."""
+        if slot.batch is not None:
+            for uid in slot.active:
+                slot.batch.cancel(uid)
+        for job in {id(job): job for job in slot.active.values()}.values():
+            job.running.clear()
+            job.emit(Failed(error) if error else END)
+        slot.active.clear()
+
     def _drop_cancelled(self) -> None:
-        for uid, job in list(self.active.items()):
-            if job.cancelled.is_set():
-                self.slot.batch.cancel(uid)
-                del self.active[uid]
-                job.running.pop(uid, None)
-                if not job.running:
-                    job.emit(END)
+        for slot in list(self.residents.slots.values()):
+            for uid, job in list(slot.active.items()):
+                if job.cancelled.is_set():
+                    slot.batch.cancel(uid)
+                    del slot.active[uid]
+                    job.running.pop(uid, None)
+                    if not job.running:
+                        job.emit(END)
         with self.shared.cv:
             for job in [j for j in self.shared.pending if j.cancelled.is_set()]:
                 self.shared.pending.remove(job)
                 job.emit(END)
 
     def _admit(self) -> bool:
-        """Start pending requests while the batch has room; False if one waits for a swap
-        (or for room for all its choices)."""
-        while len(self.active) < self.max_concurrency:
+        """Start queued requests, in order, where their model's batch has room; False if
+        one waits for its model to load (until a resident model goes idle): those behind
+        it wait too, so it is never overtaken for good. A request whose model's batch is
+        full waits for room without holding up other models' requests."""
+        full: set[str] = set()  # models whose batch has no room for the next request
+        index = 0
+        while True:
             with self.shared.cv:
-                if not self.shared.pending:
+                if index >= len(self.shared.pending):
                     return True
-                job = self.shared.pending[0]
-            if self.active and len(self.active) + job.request.n > self.max_concurrency:
-                return False
+                job = self.shared.pending[index]
             if isinstance(job.request, EmbedRequest):
                 self._pop(job)
                 self._embed(job)
                 continue
             try:
-                if job.info is None:
-                    job.info = self.slot.resolve(job.request.model)
-                if job.info.name != self.slot.name:
-                    if self.active:
-                        return False  # another model: wait until the batch has drained
-                    self.slot.load(job.info)
+                slot = self._slot_for(job, full)
             except Exception as error:  # noqa: BLE001 - this request fails, the worker goes on
                 self._pop(job)
                 self._refuse(job, error)
                 continue
-            self._pop(job)
-            self.slot.used()
-            if job.load_only:
-                job.emit(Ready(None), END)
+            if slot is None:
+                return False
+            if not isinstance(slot, ModelSlot):  # _FULL
+                index += 1
                 continue
-            if job.request.count_only:
-                self._count(job)
-                continue
-            self._add(job)
-        return True
+            self._start(job, slot)
 
-    def _prompt(self, job: Pending) -> Prompt:
+    def _slot_for(self, job: Pending, full: set[str]) -> ModelSlot | object | None:
+        """The loaded model ``job`` runs on (loading it if it can be now); ``_FULL`` if
+        its batch has no room; None if it must wait for its model to load."""
+        if job.info is None:
+            job.info = self.residents.resolve(job.request.model)
+        slot = self.residents.get(job.info)
+        if slot is None:
+            slot = self.residents.place(job.info)
+            if slot is None:
+                return None
+            self.metrics.loaded(slot.name)
+        if slot.name in full or len(slot.active) + job.request.n > self.max_concurrency:
+            full.add(slot.name)
+            return _FULL
+        return slot
+
+    def _start(self, job: Pending, slot: ModelSlot) -> None:
+        self._pop(job)
+        slot.used(getattr(job.request, "keep_alive", None))
+        if job.load_only:
+            job.emit(Ready(None), END)
+        elif job.request.count_only:
+            self._count(job, slot)
+        else:
+            self._add(job, slot)
+
+    def _prompt(self, job: Pending, slot: ModelSlot) -> Prompt:
         """The job's prompt: the one made off the worker, unless it was made for another
         model (or not made), then made now for the loaded one."""
         from mlxk.engine.request import prompt_for
 
-        loaded, request = self.slot.loaded, job.request
+        loaded, request = slot.loaded, job.request
         made_for, prompt = job.prepared or (None, None)
         if made_for is not loaded:  # not prepared, or for a model since swapped
             prompt = prompt_for(loaded, request.messages, request.prompt, request.sampling)
         return prompt
 
-    def _count(self, job: Pending) -> None:
+    def _count(self, job: Pending, slot: ModelSlot) -> None:
         """Answer how many tokens a request's prompt has, without generating."""
         try:
-            prompt = self._prompt(job)
+            prompt = self._prompt(job, slot)
         except Exception as error:  # noqa: BLE001 - this request fails, the worker goes on
             self._refuse(job, error)
             return
-        name = self.slot.name or job.request.model
-        job.emit(Ready(Prepared(name, len(prompt.token_ids), 0)), END)
+        job.emit(Ready(Prepared(slot.name, len(prompt.token_ids), 0)), END)
 
     def _embed(self, job: Pending) -> None:
         """Answer an embeddings request now, between decode steps."""
         assert isinstance(job.request, EmbedRequest)
         try:
-            result = self.embedder.run(job.request, job.info, self.slot, busy=bool(self.active))
+            result = self.embedder.run(job.request, job.info, self.residents)
         except Exception as error:  # noqa: BLE001 - this request fails, the worker goes on
             self._refuse(job, error)
             return
@@ -210,7 +241,7 @@ class Worker:
         """
         admitted = time.monotonic()
         started, quiet = admitted, self.batch_window
-        while len(self.active) < self.max_concurrency:
+        while self.running < self.max_concurrency:
             with self.shared.cv:
                 while not self.shared.pending and not self.shared.stopping:
                     since = max(self.shared.last_arrival, admitted)
@@ -221,8 +252,9 @@ class Worker:
                     self.shared.cv.wait(remaining)
                 if self.shared.stopping:
                     return
-            if not self._admit():
-                return
+            waiting = len(self.shared.pending)
+            if not self._admit() or len(self.shared.pending) == waiting:
+                return  # what is queued cannot start now
             admitted = time.monotonic()
             quiet = 4 * self.batch_window
 
@@ -239,13 +271,13 @@ class Worker:
         self.metrics.errors += 1
         job.emit(Refused(_as_mlxk(error, job.request.model)))
 
-    def _add(self, job: Pending) -> None:
+    def _add(self, job: Pending, slot: ModelSlot) -> None:
         """Admit a job's sequences (one per choice, each its own random stream)."""
         from mlxk.engine.request import generation_params
 
-        loaded, request = self.slot.loaded, job.request
+        loaded, request = slot.loaded, job.request
         try:
-            prompt = self._prompt(job)
+            prompt = self._prompt(job, slot)
             params = generation_params(
                 loaded,
                 prompt,
@@ -254,44 +286,43 @@ class Worker:
                 default_fraction=request.default_fraction,
             )
             for index in range(request.n):
-                uid = self.slot.batch.add(prompt, replace(params, choice=index))
+                uid = slot.batch.add(prompt, replace(params, choice=index))
                 job.running[uid] = index
         except Exception as error:  # noqa: BLE001 - this request fails, the batch goes on
             for uid in job.running:
-                self.slot.batch.cancel(uid)
+                slot.batch.cancel(uid)
             job.running.clear()
             self._refuse(job, error)
             return
-        self.active.update(dict.fromkeys(job.running, job))
-        name = self.slot.name or job.request.model
-        job.emit(Ready(Prepared(name, len(prompt.token_ids), params.max_tokens)))
+        slot.active.update(dict.fromkeys(job.running, job))
+        job.emit(Ready(Prepared(slot.name, len(prompt.token_ids), params.max_tokens)))
 
-    def _step(self) -> None:
-        batch = self.slot.batch
-        self._timer.before_step(len(self.active), batch.prefilling)
+    def _step(self, slot: ModelSlot) -> None:
+        batch = slot.batch
+        self._timer.before_step(self.running, batch.prefilling)
         try:
             results = batch.step()
         except Exception as error:  # noqa: BLE001 - the batch failed: fail its requests, go on
-            log.exception("a batch step failed; its requests fail")
-            self._end_all(_as_mlxk(error), pending=False)
-            self.slot.unload()
+            log.exception("a batch step of %s failed; its requests fail", slot.name)
+            self._end_slot(slot, _as_mlxk(error))
+            self.residents.drop(slot)
             return
-        if not self.active:
+        if not self.running:
             self._timer.reset()
-        self.slot.used()
+        slot.used()
         deliveries: dict[asyncio.AbstractEventLoop, list] = {}
         for result in results:
-            job = self.active.get(result.uid)
+            job = slot.active.get(result.uid)
             if job is None:
                 continue
             index = job.running[result.uid]
             events: list[Event] = [Piece(chunk, index) for chunk in result.chunks]
-            self.metrics.generated_tokens += 1  # a step decodes one token per sequence
+            self.metrics.generated(slot.name)  # a step decodes one token per sequence
             for chunk in result.chunks:
                 if chunk.finish_reason is not None:
                     self.metrics.finished(chunk, index)
             if result.done:
-                del self.active[result.uid], job.running[result.uid]
+                del slot.active[result.uid], job.running[result.uid]
                 if not job.running:
                     events.append(END)
             deliveries.setdefault(job.loop, []).append((job.queue, events))
@@ -300,6 +331,9 @@ class Worker:
         for loop, delivery in deliveries.items():
             loop.call_soon_threadsafe(deliver, delivery)
         batch.store_finished()  # after the tokens are on their way
+
+
+_FULL = object()  # a model's batch has no room for the request now
 
 
 def _as_mlxk(error: Exception, model: str | None = None) -> MlxkError:

@@ -149,6 +149,24 @@
     return parts.join(" · ");
   }
 
+  // After an answer, which models are loaded may have changed (a server can keep several).
+  async function refreshLoaded() {
+    try {
+      const response = await api("/v1/models");
+      if (!response.ok) return;
+      const { data } = await response.json();
+      const options = [...$("model").options];
+      for (const model of data) {
+        const option = options.find((o) => o.value === model.id);
+        if (!option) continue;
+        state.models.set(model.id, model);
+        option.textContent = `${model.id} (${describe(model)})`;
+      }
+    } catch (error) {
+      // the list stays as it was; the next answer tries again
+    }
+  }
+
   async function loadModels() {
     const select = $("model");
     try {
@@ -448,6 +466,7 @@
       }
       state.controller = null;
       setBusy(false);
+      refreshLoaded();
       $("prompt").focus();
     }
   }

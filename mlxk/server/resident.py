@@ -1,0 +1,231 @@
+"""The chat models a server keeps loaded: up to ``--max-models``, within a memory budget.
+
+Used only from the model worker thread. Each resident model is a
+:class:`~mlxk.server.slot.ModelSlot` with its own batch. A request for a model that is
+not loaded loads it beside the others when it fits, both in count and in the footprint
+estimate that guards every load (against ``--memory-budget``, else what is free). When it
+does not fit, the least recently used idle model is unloaded first, then the next; a
+model with requests in flight is never unloaded, so a request that still does not fit
+waits until one goes idle. With one model allowed (the default) this is a swap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlxk.cache.info import ModelInfo, resolve_runnable
+from mlxk.errors import InsufficientMemory
+from mlxk.server.slot import ModelSlot
+
+log = logging.getLogger("mlxk.server")
+TRIM_AFTER_S = 1.0  # idle this long: give what finished requests freed back to the OS
+
+
+@dataclass
+class Evictions:
+    """Models unloaded to make room, by why: the model count, or the memory budget."""
+
+    max_models: int = 0
+    memory: int = 0
+    last: dict | None = field(default=None)  # {"model", "for", "reason"}
+
+
+class Residents:
+    def __init__(
+        self,
+        hub: Path,
+        *,
+        roots: tuple[Path, ...] = (),
+        max_models: int = 1,
+        budget: int | None = None,
+        max_sequences: int,
+        cache_bytes: int,
+        idle_unload: float | None,
+        markers_for: Callable[[ModelInfo], Any] = lambda info: None,
+    ):
+        self.hub = hub
+        self.roots = roots  # where model folders may be named from (--model-dir)
+        self.max_models = max(1, max_models)
+        self.budget = budget  # bytes for every loaded model together; None: what is free
+        self.max_sequences = max_sequences
+        self.cache_bytes = cache_bytes
+        self.idle_unload = idle_unload
+        self.markers_for = markers_for  # the reasoning markers configured for a model
+        self.slots: dict[str, ModelSlot] = {}  # by name, least recently used first
+        self.beside: Any = None  # the server's EmbeddingSlot (weight_bytes, unload)
+        self.loads = 0
+        self.evictions = Evictions()
+        self._resolved: dict[str, ModelInfo] = {}
+        self._trimmed = True
+
+    # -- names ---------------------------------------------------------------------
+    def resolve(self, name: str) -> ModelInfo:
+        """The model a request names. Names of resident models are remembered while they
+        stay loaded and their files exist: a full resolve reads and checks the files,
+        milliseconds that every request of a burst would wait for in turn."""
+        info = self._resolved.get(name)
+        if info is not None and info.snapshot_path is not None and info.snapshot_path.is_dir():
+            return info
+        info = resolve_runnable(self.hub, name, roots=self.roots)
+        if info.name in self.slots:
+            self._resolved[name] = info
+        return info
+
+    def serving(self, name: str) -> ModelSlot | None:
+        """The loaded slot ``name`` is already known to name (no file access), if any."""
+        info = self._resolved.get(name)
+        slot = self.slots.get(info.name) if info is not None else None
+        return slot if slot is not None and slot.loaded is not None else None
+
+    # -- what is loaded ------------------------------------------------------------
+    @property
+    def weight_bytes(self) -> int:
+        return sum(slot.weight_bytes for slot in self.slots.values())
+
+    @property
+    def latest(self) -> ModelSlot | None:
+        """The most recently used resident model."""
+        return next(reversed(self.slots.values()), None)
+
+    def busy(self) -> list[ModelSlot]:
+        return [slot for slot in self.slots.values() if slot.active]
+
+    def get(self, info: ModelInfo) -> ModelSlot | None:
+        slot = self.slots.get(info.name)
+        if slot is not None:
+            self.slots[info.name] = self.slots.pop(info.name)  # most recently used last
+            self._resolved.setdefault(info.name, info)
+        return slot
+
+    def place(self, info: ModelInfo) -> ModelSlot | None:
+        """Load ``info`` beside the resident models, unloading idle ones (least recently
+        used first) while it does not fit; None when it must wait for a busy one.
+
+        Raises:
+            InsufficientMemory: it does not fit even with nothing else loaded.
+        """
+        from mlxk.engine.memory import model_bytes
+
+        needed = model_bytes(info.path)
+        while not self._fits(info.name, needed):
+            if not self._evict_for(info.name, needed):
+                if self.busy():
+                    return None
+                self._fits(info.name, needed, refuse=True)  # raises why it never fits
+        slot = ModelSlot(info, needed, idle_unload=self.idle_unload)
+        self.slots[info.name] = slot
+        self._resolved[info.name] = info
+        try:
+            slot.load(
+                self.markers_for(info),
+                max_sequences=self.max_sequences,
+                cache_bytes=self.cache_bytes,
+            )
+        except BaseException:
+            self.drop(slot)
+            raise
+        self.loads += 1
+        return slot
+
+    def _fits(self, name: str, needed: int, *, refuse: bool = False) -> bool:
+        from mlxk.engine.memory import check_fits
+
+        if len(self.slots) >= self.max_models and not refuse:
+            return False
+        # against a budget every loaded model counts; what is free already lacks them
+        beside = self.beside.weight_bytes if self.beside is not None else 0
+        others = self.weight_bytes + beside if self.budget is not None else 0
+        try:
+            check_fits(name, needed + others, self.budget)
+        except InsufficientMemory:
+            if refuse:
+                raise
+            return False
+        return True
+
+    def _evict_for(self, name: str, needed: int) -> bool:
+        """Unload one idle model (the least recently used) to make room for ``name``."""
+        reason = "max_models" if len(self.slots) >= self.max_models else "memory"
+        if reason == "memory" and self.beside is not None and self.beside.weight_bytes:
+            self.beside.unload()  # an idle embedding model gives way first
+            return True
+        idle = next((slot for slot in self.slots.values() if not slot.active), None)
+        if idle is None:
+            return False
+        if reason == "memory":
+            self.evictions.memory += 1
+            log.warning(
+                "the memory budget does not hold %s beside %s: unloading %s (swapping)",
+                name,
+                ", ".join(self.slots),
+                idle.name,
+            )
+        else:
+            self.evictions.max_models += 1
+        self.evictions.last = {"model": idle.name, "for": name, "reason": reason}
+        self.drop(idle)
+        return True
+
+    def evict_idle(self) -> bool:
+        """Unload the least recently used idle model (an embedding model needs room)."""
+        idle = next((slot for slot in self.slots.values() if not slot.active), None)
+        if idle is not None:
+            self.drop(idle)
+        return idle is not None
+
+    def drop(self, slot: ModelSlot) -> None:
+        slot.unload()
+        self.slots.pop(slot.name, None)
+        self._resolved = {k: v for k, v in self._resolved.items() if v.name in self.slots}
+
+    def unload_all(self) -> None:
+        for slot in list(self.slots.values()):
+            self.drop(slot)
+
+    def tidy(self, *, idle: bool) -> None:
+        """Unload models idle past their keep_alive; while the worker is ``idle`` also
+        give what finished requests freed back to the OS, once."""
+        for slot in [s for s in self.slots.values() if s.expired]:
+            self.drop(slot)
+            self._trimmed = True  # unloading gave it back
+        if not idle:
+            self._trimmed = False
+            return
+        quiet = min((s.idle_seconds for s in self.slots.values()), default=TRIM_AFTER_S + 1)
+        if quiet > TRIM_AFTER_S and not self._trimmed:
+            from mlxk.engine.model import release_freed_memory
+
+            release_freed_memory()
+            self._trimmed = True
+
+    @property
+    def prompt_cache_bytes(self) -> int:
+        return sum(slot.prompt_cache_bytes for slot in self.slots.values())
+
+    def describe(self) -> list[dict]:
+        """Each resident model, for /health and /v1/models."""
+        now = time.monotonic()
+        return [
+            {
+                "name": slot.name,
+                "kind": "chat",
+                "state": slot.state,
+                "memory_bytes": slot.weight_bytes,
+                "requests_in_flight": len({id(job) for job in slot.active.values()}),
+                "idle_seconds": round(0.0 if slot.active else now - slot.last_used, 3),
+                "keep_alive": _seconds(slot.keep_alive),
+            }
+            for slot in self.slots.values()
+        ]
+
+
+def _seconds(value: float | None) -> float | None:
+    """keep_alive for JSON: -1 for "keep loaded" (JSON has no infinity)."""
+    if value is None:
+        return None
+    return -1.0 if value == float("inf") else value
