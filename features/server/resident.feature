@@ -32,8 +32,8 @@ Feature: Several models resident at once
     # spec: SRV-RESIDENT-BUSY
     Given a running server of its own keeping 1 models loaded
     When each of "TinyLlama-Chat-4bit" answers alone
-    And one client streams "TinyLlama-Base" for 1500 tokens and, once it has started, another asks "TinyLlama-Chat-4bit"
-    Then the stream ran to its 1500 tokens and "TinyLlama-Chat-4bit" answered after it
+    And one client streams "TinyLlama-Base" for 3000 tokens and, once it has started, another asks "TinyLlama-Chat-4bit"
+    Then the stream ran to its 3000 tokens and "TinyLlama-Chat-4bit" answered after it
 
   Scenario: A budget too small for two models falls back to swapping, and says so
     # spec: SRV-RESIDENT-BUDGET
@@ -64,6 +64,13 @@ Feature: Several models resident at once
       | "1h"   |
       | 3600   |
 
+  Scenario: keep_alive holds for the request that sets it; the next one without it is back to --idle-unload
+    # spec: SRV-KEEP-ALIVE
+    Given a running server of its own keeping 2 models loaded and unloading after 0.5 seconds idle
+    When a client asks "mlx-community/TinyLlama-Chat-4bit" with keep_alive -1
+    And the openai client asks "TinyLlama-Chat-4bit" in turn
+    Then within 5 seconds /health no longer lists "TinyLlama-Chat-4bit"
+
   Scenario Outline: A keep_alive that is not a duration is a 400 naming it
     # spec: SRV-KEEP-ALIVE-BAD
     Given a running server on the standard fixture cache
@@ -91,9 +98,13 @@ Feature: Several models resident at once
     # spec: SRV-RESIDENT-REPORT
     Given a running server of its own keeping 2 models loaded
     When each of "TinyLlama-Chat-4bit" answers alone
-    And one client streams "TinyLlama-Base" for 1500 tokens and, once it has started, another asks "TinyLlama-Chat-4bit"
-    Then "TinyLlama-Chat-4bit" answered while the stream of 1500 tokens ran
+    And one client streams "TinyLlama-Base" for 3000 tokens and, once it has started, another asks "TinyLlama-Chat-4bit"
+    Then "TinyLlama-Chat-4bit" answered while the stream of 3000 tokens ran
     And /health showed "mlx-community/TinyLlama-Base" with 1 request in flight meanwhile
+    # least recently used: the chat model, asked after the stream began but done before it
+    When the openai client asks "tiny-gpt-oss-harmony" in turn
+    Then /health lists "TinyLlama-Base, tiny-gpt-oss-harmony" loaded, in that order
+    And the last eviction unloaded "TinyLlama-Chat-4bit" for "tiny-gpt-oss-harmony" because of max_models
 
   Scenario Outline: A bad --max-models or --memory-budget is one line
     # spec: SRV-RESIDENT-BUDGET

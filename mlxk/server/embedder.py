@@ -95,6 +95,8 @@ class EmbeddingSlot:
             return
         self.unload()
         needed = model_bytes(info.path)
+        if self.memory_limit is not None:
+            check_fits(info.name, needed, self.memory_limit)  # alone: else unload nothing
         while True:
             # against an explicit bound the chat models count; what is free already lacks them
             beside = chats.weight_bytes if self.memory_limit is not None else 0

@@ -119,9 +119,9 @@ class ModelManager:
     # -- read by routes ------------------------------------------------------------
     @property
     def state(self) -> str:
-        """loading (a model is), ready (one is loaded) or idle (none is)."""
-        states = {slot.state for slot in list(self.residents.slots.values())}
-        return "loading" if "loading" in states else "ready" if states else "idle"
+        """ready (a model is loaded, whatever else loads), loading (one is) or idle."""
+        states = {slot.state for slot in self.residents.all()}
+        return "ready" if "ready" in states else "loading" if "loading" in states else "idle"
 
     @property
     def loaded_name(self) -> str | None:

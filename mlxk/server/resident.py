@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,10 @@ class Residents:
         self.cache_bytes = cache_bytes
         self.idle_unload = idle_unload
         self.markers_for = markers_for  # the reasoning markers configured for a model
-        self.slots: dict[str, ModelSlot] = {}  # by name, least recently used first
+        # by name, least recently used first; the event loop reads it (through list(),
+        # which copies under the GIL), the worker thread alone changes it
+        self.slots: OrderedDict[str, ModelSlot] = OrderedDict()
+        self._sizes: dict[str, int] = {}  # footprint estimates of models waiting to load
         self.beside: Any = None  # the server's EmbeddingSlot (weight_bytes, unload)
         self.loads = 0
         self.evictions = Evictions()
@@ -83,24 +87,39 @@ class Residents:
         return slot if slot is not None and slot.loaded is not None else None
 
     # -- what is loaded ------------------------------------------------------------
+    def all(self) -> list[ModelSlot]:
+        """The resident models, least recently used first (a copy: safe from any thread)."""
+        return list(self.slots.values())
+
     @property
     def weight_bytes(self) -> int:
-        return sum(slot.weight_bytes for slot in self.slots.values())
+        return sum(slot.weight_bytes for slot in self.all())
 
     @property
     def latest(self) -> ModelSlot | None:
-        """The most recently used resident model."""
-        return next(reversed(self.slots.values()), None)
+        """The most recently used model that is ready."""
+        return next((s for s in reversed(self.all()) if s.state == "ready"), None)
 
     def busy(self) -> list[ModelSlot]:
-        return [slot for slot in self.slots.values() if slot.active]
+        return [slot for slot in self.all() if slot.active]
 
     def get(self, info: ModelInfo) -> ModelSlot | None:
         slot = self.slots.get(info.name)
         if slot is not None:
-            self.slots[info.name] = self.slots.pop(info.name)  # most recently used last
+            self.used(slot)
             self._resolved.setdefault(info.name, info)
         return slot
+
+    def used(
+        self, slot: ModelSlot, keep_alive: float | None = None, *, request: bool = False
+    ) -> None:
+        """``slot`` was used now (a request admitted, with its keep_alive, or a step taken):
+        it becomes the most recently used."""
+        if request:
+            slot.keep_alive = keep_alive  # each request sets it; none: --idle-unload
+        slot.last_used = time.monotonic()
+        if slot.name in self.slots:
+            self.slots.move_to_end(slot.name)
 
     def place(self, info: ModelInfo) -> ModelSlot | None:
         """Load ``info`` beside the resident models, unloading idle ones (least recently
@@ -111,12 +130,15 @@ class Residents:
         """
         from mlxk.engine.memory import model_bytes
 
-        needed = model_bytes(info.path)
+        needed = self._sizes.get(info.name) or model_bytes(info.path)
+        self._sizes[info.name] = needed  # asked again after each step while it waits
+        self._refuse_if_never_fits(info.name, needed)
         while not self._fits(info.name, needed):
             if not self._evict_for(info.name, needed):
                 if self.busy():
                     return None
                 self._fits(info.name, needed, refuse=True)  # raises why it never fits
+        self._sizes.pop(info.name, None)
         slot = ModelSlot(info, needed, idle_unload=self.idle_unload)
         self.slots[info.name] = slot
         self._resolved[info.name] = info
@@ -132,16 +154,32 @@ class Residents:
         self.loads += 1
         return slot
 
+    def _refuse_if_never_fits(self, name: str, needed: int) -> None:
+        """Refuse a model that would not fit even with every idle model unloaded, before
+        unloading any: naming a huge model must not flush the ones in use."""
+        from mlxk.engine.memory import available_bytes, check_fits
+
+        if self.budget is not None:
+            check_fits(name, needed, self.budget)  # the budget alone
+        free = available_bytes()
+        if free is None:
+            return
+        reclaimable = sum(s.weight_bytes for s in self.all() if not s.active)
+        reclaimable += self.beside.weight_bytes if self.beside is not None else 0
+        check_fits(name, needed, free + reclaimable)
+
     def _fits(self, name: str, needed: int, *, refuse: bool = False) -> bool:
+        """True if ``name`` fits now: in the count, in the budget beside every loaded
+        model, and in what is free (a budget is a bound, not a promise)."""
         from mlxk.engine.memory import check_fits
 
         if len(self.slots) >= self.max_models and not refuse:
             return False
-        # against a budget every loaded model counts; what is free already lacks them
         beside = self.beside.weight_bytes if self.beside is not None else 0
-        others = self.weight_bytes + beside if self.budget is not None else 0
         try:
-            check_fits(name, needed + others, self.budget)
+            if self.budget is not None:
+                check_fits(name, needed + self.weight_bytes + beside, self.budget)
+            check_fits(name, needed)  # against what is free, which lacks the loaded ones
         except InsufficientMemory:
             if refuse:
                 raise
@@ -154,7 +192,7 @@ class Residents:
         if reason == "memory" and self.beside is not None and self.beside.weight_bytes:
             self.beside.unload()  # an idle embedding model gives way first
             return True
-        idle = next((slot for slot in self.slots.values() if not slot.active), None)
+        idle = self._least_recently_used_idle()
         if idle is None:
             return False
         if reason == "memory":
@@ -171,9 +209,13 @@ class Residents:
         self.drop(idle)
         return True
 
+    def _least_recently_used_idle(self) -> ModelSlot | None:
+        idle = [slot for slot in self.all() if not slot.active]
+        return min(idle, key=lambda slot: slot.last_used, default=None)
+
     def evict_idle(self) -> bool:
         """Unload the least recently used idle model (an embedding model needs room)."""
-        idle = next((slot for slot in self.slots.values() if not slot.active), None)
+        idle = self._least_recently_used_idle()
         if idle is not None:
             self.drop(idle)
         return idle is not None
@@ -184,19 +226,20 @@ class Residents:
         self._resolved = {k: v for k, v in self._resolved.items() if v.name in self.slots}
 
     def unload_all(self) -> None:
-        for slot in list(self.slots.values()):
+        for slot in self.all():
             self.drop(slot)
 
-    def tidy(self, *, idle: bool) -> None:
-        """Unload models idle past their keep_alive; while the worker is ``idle`` also
-        give what finished requests freed back to the OS, once."""
-        for slot in [s for s in self.slots.values() if s.expired]:
+    def tidy(self, *, idle: bool, wanted: frozenset[str] = frozenset()) -> None:
+        """Unload models idle past their keep_alive (not one that queued requests
+        ``wanted``); while the worker is ``idle`` also give what finished requests freed
+        back to the OS, once."""
+        for slot in [s for s in self.all() if s.expired and s.name not in wanted]:
             self.drop(slot)
             self._trimmed = True  # unloading gave it back
         if not idle:
             self._trimmed = False
             return
-        quiet = min((s.idle_seconds for s in self.slots.values()), default=TRIM_AFTER_S + 1)
+        quiet = min((s.idle_seconds for s in self.all()), default=TRIM_AFTER_S + 1)
         if quiet > TRIM_AFTER_S and not self._trimmed:
             from mlxk.engine.model import release_freed_memory
 
@@ -205,7 +248,7 @@ class Residents:
 
     @property
     def prompt_cache_bytes(self) -> int:
-        return sum(slot.prompt_cache_bytes for slot in self.slots.values())
+        return sum(slot.prompt_cache_bytes for slot in self.all())
 
     def describe(self) -> list[dict]:
         """Each resident model, for /health and /v1/models."""
@@ -216,11 +259,11 @@ class Residents:
                 "kind": "chat",
                 "state": slot.state,
                 "memory_bytes": slot.weight_bytes,
-                "requests_in_flight": len({id(job) for job in slot.active.values()}),
+                "requests_in_flight": len({id(job) for job in list(slot.active.values())}),
                 "idle_seconds": round(0.0 if slot.active else now - slot.last_used, 3),
                 "keep_alive": _seconds(slot.keep_alive),
             }
-            for slot in self.slots.values()
+            for slot in self.all()
         ]
 
 

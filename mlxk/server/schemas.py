@@ -191,7 +191,10 @@ def keep_alive_seconds(value: Any) -> float | None:
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
         seconds = -seconds if value.startswith("-") else seconds
     else:
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer too large for a float: as long as can be
+            seconds = math.inf
     if math.isnan(seconds):
         raise ValueError(_KEEP_ALIVE_FORM)
     return math.inf if seconds < 0 else seconds

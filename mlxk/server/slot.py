@@ -23,7 +23,7 @@ class ModelSlot:
         self.name = info.name
         self.weight_bytes = weight_bytes  # the footprint estimate it was admitted with
         self.idle_unload = idle_unload
-        self.keep_alive: float | None = None  # the last request's keep_alive, seconds
+        self.keep_alive: float | None = None  # the last request's keep_alive (None: default)
         self.state = "loading"  # loading | ready | unloaded
         self.loaded: Any = None  # engine.model.LoadedModel
         self.batch: Any = None  # engine.batch.Batch
@@ -58,12 +58,6 @@ class ModelSlot:
             )
         self.loaded = None
         self.state = "unloaded"
-
-    def used(self, keep_alive: float | None = None) -> None:
-        """A request came for this model (with its own keep_alive, if it set one)."""
-        self.last_used = time.monotonic()
-        if keep_alive is not None:
-            self.keep_alive = keep_alive
 
     @property
     def idle_seconds(self) -> float:

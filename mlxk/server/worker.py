@@ -62,11 +62,12 @@ class Worker:
         self.max_concurrency = max_concurrency  # sequences in each model's batch
         self.batch_window = batch_window
         self.default_max_tokens = default_max_tokens
+        self._stepped: str | None = None  # the model of the last decode step (its timing)
 
     @property
     def running(self) -> int:
         """Sequences decoding, over every resident model."""
-        return sum(len(slot.active) for slot in list(self.residents.slots.values()))
+        return sum(len(slot.active) for slot in self.residents.all())
 
     def run(self) -> None:
         try:
@@ -106,11 +107,13 @@ class Worker:
             self._gather()
         for slot in self.residents.busy():
             self._step(slot)
-        self.residents.tidy(idle=False)
+        with self.shared.cv:
+            wanted = frozenset(job.info.name for job in self.shared.pending if job.info)
+        self.residents.tidy(idle=False, wanted=wanted)
 
     def _end_all(self, error: MlxkError | None, *, pending: bool = True) -> None:
         """End running (and queued) requests: with ``error``, or quietly when None."""
-        for slot in list(self.residents.slots.values()):
+        for slot in self.residents.all():
             self._end_slot(slot, error)
         self._timer.reset()
         if pending:
@@ -130,7 +133,7 @@ class Worker:
         slot.active.clear()
 
     def _drop_cancelled(self) -> None:
-        for slot in list(self.residents.slots.values()):
+        for slot in self.residents.all():
             for uid, job in list(slot.active.items()):
                 if job.cancelled.is_set():
                     slot.batch.cancel(uid)
@@ -190,7 +193,7 @@ class Worker:
 
     def _start(self, job: Pending, slot: ModelSlot) -> None:
         self._pop(job)
-        slot.used(getattr(job.request, "keep_alive", None))
+        self.residents.used(slot, getattr(job.request, "keep_alive", None), request=True)
         if job.load_only:
             job.emit(Ready(None), END)
         elif job.request.count_only:
@@ -299,7 +302,10 @@ class Worker:
 
     def _step(self, slot: ModelSlot) -> None:
         batch = slot.batch
-        self._timer.before_step(self.running, batch.prefilling)
+        if slot.name != self._stepped:  # a step of another model: not one series of steps
+            self._timer.reset()
+            self._stepped = slot.name
+        self._timer.before_step(len(slot.active), batch.prefilling)
         try:
             results = batch.step()
         except Exception as error:  # noqa: BLE001 - the batch failed: fail its requests, go on
@@ -309,7 +315,7 @@ class Worker:
             return
         if not self.running:
             self._timer.reset()
-        slot.used()
+        self.residents.used(slot)
         deliveries: dict[asyncio.AbstractEventLoop, list] = {}
         for result in results:
             job = slot.active.get(result.uid)
