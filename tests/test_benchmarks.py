@@ -25,6 +25,7 @@ BENCHMARKS = [
     "constrained",
     "embeddings",
     "multi_model",
+    "cpu_quantized",
 ]
 
 
@@ -48,6 +49,7 @@ def test_the_synthetic_model_has_the_size_it_claims_and_never_stops_early(tmp_pa
     assert done.text.isascii() and done.text.strip()
     assert parameter_count(PRESETS["26m"], 2000) // 1_000_000 in range(24, 29)
     assert parameter_count(PRESETS["100m"], 2000) // 1_000_000 in range(95, 106)
+    assert parameter_count(PRESETS["190m"], 2000) // 1_000_000 in range(180, 200)
 
 
 @pytest.mark.slow

@@ -182,23 +182,27 @@ def stream_then_other(world, model, tokens, other):
     world["race"] = done
 
 
-@then(parsers.parse('the stream ran to its {tokens:d} tokens and "{other}" answered after it'))
-def stream_whole(world, tokens, other):
+def _race(world, tokens: int, other: str) -> tuple[float, float, float]:
+    """The stream ran whole and the other model answered as alone: (stream's end, when
+    the other was asked, when it was answered)."""
     pieces, finish, ended = world["race"]["stream"]
     answer, asked, answered = world["race"]["other"]
     assert finish == "length" and pieces >= tokens, world["race"]
+    assert answer == world["alone"][other], answer
+    return ended, asked, answered
+
+
+@then(parsers.parse('the stream ran to its {tokens:d} tokens and "{other}" answered after it'))
+def stream_whole(world, tokens, other):
+    ended, asked, answered = _race(world, tokens, other)
     assert asked < ended, "the other request came after the stream: nothing was tested"
     assert answered >= ended, "the busy model was unloaded for the other"
-    assert answer == world["alone"][other], answer
 
 
 @then(parsers.parse('"{other}" answered while the stream of {tokens:d} tokens ran'))
 def answered_meanwhile(world, other, tokens):
-    pieces, finish, ended = world["race"]["stream"]
-    answer, asked, answered = world["race"]["other"]
-    assert finish == "length" and pieces >= tokens, world["race"]
+    ended, _, answered = _race(world, tokens, other)
     assert answered < ended, "the other model waited for the stream"
-    assert answer == world["alone"][other], answer
 
 
 @then(parsers.parse('/health showed "{model}" with {count:d} request in flight meanwhile'))
@@ -232,3 +236,26 @@ def metrics_per_model(world, models):
     for name in _names(models):
         assert value("mlxk_model_generated_tokens_total", name) > 0
         assert value("mlxk_resident_model_bytes", name) > 0
+
+
+@given("a running server of its own with --cpu-float32 never")
+def server_float32_never(world, standard_hub):
+    start_server(world, standard_hub, cpu_float32="never")
+
+
+@then(parsers.parse('/health shows "{model}" running from "{weights}"'))
+def health_weights(world, model, weights):
+    entry = next(m for m in _health(world)["models"] if m["name"] == _full(model))
+    assert entry["weights"] == weights and entry["weights_reason"], entry
+
+
+@then(parsers.parse('/health counts the float32 copy\'s bytes for "{model}"'))
+def health_float32_bytes(world, standard_hub, model):
+    from mlxk.cache.detect import read_json
+    from mlxk.cache.info import resolve_runnable
+    from mlxk.engine.precision import float32_bytes, tensors_of
+
+    path = resolve_runnable(standard_hub, model).path
+    expected = float32_bytes(read_json(path / "config.json") or {}, tensors_of(path))
+    entry = next(m for m in _health(world)["models"] if m["name"] == _full(model))
+    assert entry["memory_bytes"] == expected, (entry, expected)

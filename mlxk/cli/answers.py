@@ -28,6 +28,7 @@ def timings_of(load_s: float, t: Timings) -> dict:
         "decode_tokens_per_s": round(t.decode_tokens_per_s, 2),
         "time_to_first_token_s": round(t.time_to_first_token_s, 4),
         "peak_memory_bytes": t.peak_memory_bytes,
+        "weights": t.weights,
     }
 
 

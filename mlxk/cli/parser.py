@@ -153,6 +153,13 @@ def build_parser() -> Parser:
     p.add_argument("--no-chat-template", action="store_true", help="send the prompt raw")
     p.add_argument("--hide-reasoning", action="store_true", help="show only the answer")
     _reasoning_tokens_flag(p)
+    p.add_argument(
+        "--cpu-float32",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="on a CPU, run quantized or half-precision weights from a float32 copy:"
+        " when it fits (auto, default), always, or never",
+    )
     p.add_argument("--no-stream", action="store_true", help="print the answer when done")
     p.add_argument("--verbose", action="store_true", help="print timings to stderr")
     shaped = p.add_mutually_exclusive_group()

@@ -67,6 +67,7 @@ class Timings:
     prefill_tokens_per_s: float
     decode_tokens_per_s: float
     peak_memory_bytes: int
+    weights: str | None = None  # how the weights ran: "float32 copy of 4bit", "4bit", …
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class TokenPipeline:
         self.detokenizer = loaded.tokenizer.detokenizer
         self.tokenizer = loaded.tokenizer
         self.eos = loaded.eos_token_ids
+        self.weights = loaded.precision.label if loaded.precision is not None else None
         self.max_tokens = params.max_tokens
         self.prompt_tokens = len(prompt.token_ids)
         self.cached_tokens = cached_tokens
@@ -212,6 +214,7 @@ class TokenPipeline:
                 if self.generated > 1
                 else 0.0,
                 peak_memory_bytes=peak_memory_bytes,
+                weights=self.weights,
             ),
         )
         return tail_chunks + [final]

@@ -20,6 +20,7 @@ from mlxk.errors import InvalidConfig
 if TYPE_CHECKING:
     from mlxk.cache.markers import ReasoningMarkers
     from mlxk.engine.grammar import GrammarCompiler
+    from mlxk.engine.precision import Precision
 
 # End-of-turn tokens some checkpoints forget to list as EOS; added when the vocabulary
 # has them as single special tokens.
@@ -37,6 +38,7 @@ class LoadedModel:
     special_tokens: frozenset[str]
     load_seconds: float
     reasoning_markers: tuple[str, str] | None = None  # configured, else the tokenizer's
+    precision: Precision | None = None  # how its weights run (a float32 copy, or as stored)
 
     def reasoning_style(self, prompt_text: str = "") -> ReasoningStyle:
         """How this model's output splits into reasoning and answer after ``prompt_text``."""
@@ -121,9 +123,12 @@ def warm_up() -> None:
     from transformers import AutoTokenizer  # noqa: F401  (the lazy module behind it)
 
 
-def load(path: Path, markers: ReasoningMarkers | None = None) -> LoadedModel:
+def load(
+    path: Path, markers: ReasoningMarkers | None = None, precision: Precision | None = None
+) -> LoadedModel:
     """Load a model directory with mlx-lm, with every id that ends generation and the
-    configured reasoning ``markers`` (each must be one token of its tokenizer).
+    configured reasoning ``markers`` (each must be one token of its tokenizer); with a
+    ``precision`` that says so, its weights are turned into a float32 copy.
 
     Raises whatever mlx-lm raises for a directory it cannot load (callers check health
     and the footprint first).
@@ -133,6 +138,10 @@ def load(path: Path, markers: ReasoningMarkers | None = None) -> LoadedModel:
 
     started = time.perf_counter()
     model, tokenizer = mlx_load(str(path))[:2]
+    if precision is not None and precision.float32:
+        from mlxk.engine.precision import to_float32
+
+        to_float32(model)
     config = _read_json(path / "config.json")
     eos = end_token_ids(path, config, tokenizer)
     tokenizer.eos_token_ids = set(eos)
@@ -151,6 +160,7 @@ def load(path: Path, markers: ReasoningMarkers | None = None) -> LoadedModel:
         special_tokens=frozenset(special),
         load_seconds=time.perf_counter() - started,
         reasoning_markers=(markers.start, markers.end) if markers is not None else None,
+        precision=precision,
     )
 
 
@@ -193,8 +203,8 @@ def release_freed_memory() -> None:
 
 
 @contextmanager
-def loaded_model(path: Path) -> Iterator[LoadedModel]:
-    loaded = load(path)
+def loaded_model(path: Path, precision: Precision | None = None) -> Iterator[LoadedModel]:
+    loaded = load(path, precision=precision)
     try:
         yield loaded
     finally:

@@ -48,6 +48,7 @@ class GenerationOptions(Protocol):
 if TYPE_CHECKING:
     from mlxk.cache.markers import ReasoningMarkers
     from mlxk.engine.generate import Chunk
+    from mlxk.engine.precision import Precision
 
 
 class Session:
@@ -107,9 +108,12 @@ class Session:
 
 @contextmanager
 def session_for(
-    name: str, snapshot: Path, markers: ReasoningMarkers | None = None
+    name: str,
+    snapshot: Path,
+    markers: ReasoningMarkers | None = None,
+    precision: Precision | None = None,
 ) -> Iterator[Session]:
-    loaded = load(snapshot, markers)
+    loaded = load(snapshot, markers, precision)
     try:
         yield Session(name, loaded)
     finally:

@@ -80,6 +80,7 @@ class ModelManager:
             cache_bytes=settings.prompt_cache_bytes,
             idle_unload=settings.idle_unload,
             markers_for=self._markers_for,
+            cpu_float32=settings.cpu_float32,
         )
         self.embedder = EmbeddingSlot(
             settings.hub_cache,

@@ -48,6 +48,7 @@ class Residents:
         cache_bytes: int,
         idle_unload: float | None,
         markers_for: Callable[[ModelInfo], Any] = lambda info: None,
+        cpu_float32: str = "auto",
     ):
         self.hub = hub
         self.roots = roots  # where model folders may be named from (--model-dir)
@@ -57,10 +58,11 @@ class Residents:
         self.cache_bytes = cache_bytes
         self.idle_unload = idle_unload
         self.markers_for = markers_for  # the reasoning markers configured for a model
+        self.cpu_float32 = cpu_float32  # --cpu-float32
         # by name, least recently used first; the event loop reads it (through list(),
         # which copies under the GIL), the worker thread alone changes it
         self.slots: OrderedDict[str, ModelSlot] = OrderedDict()
-        self._sizes: dict[str, int] = {}  # footprint estimates of models waiting to load
+        self._plans: dict[str, Any] = {}  # how models waiting to load will run (Precision)
         self.beside: Any = None  # the server's EmbeddingSlot (weight_bytes, unload)
         self.loads = 0
         self.evictions = Evictions()
@@ -128,23 +130,28 @@ class Residents:
         Raises:
             InsufficientMemory: it does not fit even with nothing else loaded.
         """
-        from mlxk.engine.memory import model_bytes
+        from mlxk.engine.precision import plan_here
 
-        needed = self._sizes.get(info.name) or model_bytes(info.path)
-        self._sizes[info.name] = needed  # asked again after each step while it waits
+        precision = self._plans.get(info.name)
+        if precision is None:  # asked again after each step while it waits: planned once
+            precision = plan_here(info.path, self.cpu_float32, self.budget)
+            self._plans[info.name] = precision
+        needed = precision.bytes  # the float32 copy's bytes when it runs from one
         self._refuse_if_never_fits(info.name, needed)
         while not self._fits(info.name, needed):
             if not self._evict_for(info.name, needed):
                 if self.busy():
                     return None
                 self._fits(info.name, needed, refuse=True)  # raises why it never fits
-        self._sizes.pop(info.name, None)
+        self._plans.pop(info.name, None)
         slot = ModelSlot(info, needed, idle_unload=self.idle_unload)
+        slot.precision = precision
         self.slots[info.name] = slot
         self._resolved[info.name] = info
         try:
             slot.load(
                 self.markers_for(info),
+                precision,
                 max_sequences=self.max_sequences,
                 cache_bytes=self.cache_bytes,
             )
@@ -262,6 +269,8 @@ class Residents:
                 "requests_in_flight": len({id(job) for job in list(slot.active.values())}),
                 "idle_seconds": round(0.0 if slot.active else now - slot.last_used, 3),
                 "keep_alive": _seconds(slot.keep_alive),
+                "weights": slot.precision.label if slot.precision else None,
+                "weights_reason": slot.precision.reason if slot.precision else None,
             }
             for slot in self.all()
         ]

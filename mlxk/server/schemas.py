@@ -317,6 +317,7 @@ class Timings(BaseModel):
     time_to_first_token_s: float
     cached_tokens: int
     peak_memory_bytes: int
+    weights: str | None = None  # "float32 copy of 4bit" (on a CPU), or as stored
 
 
 class ToolCallOut(BaseModel):
@@ -400,6 +401,8 @@ class ResidentModel(BaseModel):
     keep_alive: float | None = Field(
         default=None, description="The last request's keep_alive in seconds; -1: kept loaded."
     )
+    weights: str | None = None  # "float32 copy of 4bit", or as stored ("4bit", "bf16")
+    weights_reason: str | None = None  # why (--cpu-float32)
 
 
 class ModelCard(BaseModel):

@@ -48,6 +48,7 @@ class ServerSettings:
     reasoning_format: str = "separate"
     model_dirs: tuple[Path, ...] = ()  # model folders may be served from under these
     reasoning_tokens: ReasoningMarkers | None = None  # --reasoning-tokens, for --model
+    cpu_float32: str = "auto"  # on a CPU: run a float32 copy of quantized weights
     config_home: Path = Path("~/.config").expanduser()  # where mlxk/models.toml is
 
 
@@ -280,6 +281,14 @@ OPTIONS: tuple[Option, ...] = (
         seconds,
         metavar="SECONDS",
         setting="idle_unload",
+    ),
+    Option(
+        ("--cpu-float32",),
+        "on a CPU, run quantized or half-precision models from a float32 copy through the"
+        " fast BLAS: when it fits in half the free memory (auto, default), always, never",
+        "auto",
+        choices=("auto", "always", "never"),
+        setting="cpu_float32",
     ),
     Option(
         ("--max-models",),

@@ -28,17 +28,22 @@ class ModelSlot:
         self.loaded: Any = None  # engine.model.LoadedModel
         self.batch: Any = None  # engine.batch.Batch
         self.active: dict[int, Any] = {}  # batch uid -> its Pending job
+        self.precision: Any = None  # engine.precision.Precision: how its weights run
         self.last_used = time.monotonic()
 
-    def load(self, markers: Any, *, max_sequences: int, cache_bytes: int) -> None:
-        """Load the model with its reasoning ``markers`` and start its batch."""
+    def load(self, markers: Any, precision: Any, *, max_sequences: int, cache_bytes: int) -> None:
+        """Load the model with its reasoning ``markers``, its weights as ``precision``
+        says (a float32 copy, or as stored), and start its batch."""
         from mlxk.engine.batch import Batch
         from mlxk.engine.model import load
 
         fields = {"event": "load", "model": self.name}
-        log.info("loading %s", self.name, extra={"fields": fields})
+        if precision is not None:
+            fields |= {"weights": precision.label, "weights_reason": precision.reason}
+        how = f" ({precision.label}: {precision.reason})" if precision is not None else ""
+        log.info("loading %s%s", self.name, how, extra={"fields": fields})
         try:
-            self.loaded = load(self.info.path, markers)
+            self.loaded = load(self.info.path, markers, precision)
             self.batch = Batch(self.loaded, max_sequences=max_sequences, cache_bytes=cache_bytes)
         except BaseException:
             self.unload()

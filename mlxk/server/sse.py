@@ -34,6 +34,7 @@ def timings_of(chunk: Chunk) -> dict:
         "time_to_first_token_s": round(t.time_to_first_token_s, 4),
         "cached_tokens": counts.cached_tokens,
         "peak_memory_bytes": t.peak_memory_bytes,
+        "weights": t.weights,
     }
 
 

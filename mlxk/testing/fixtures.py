@@ -85,6 +85,7 @@ HEALTHY: dict[str, Builder] = {
     "mlx-community/TinyLlama-Chat-4bit": lambda: mlx_model_files("llama-chat", Q4),
     "mlx-community/TinyLlama-Chat-8bit": lambda: mlx_model_files("llama-chat", Q8),
     "mlx-community/TinyLlama-Chat-sharded": lambda: mlx_model_files("llama-chat", shards=2),
+    "mlx-community/TinyLlama-Chat-bf16": lambda: mlx_model_files("llama-chat", dtype="bfloat16"),
     "mlx-community/TinyLlama-Base": lambda: mlx_model_files("llama-base"),
     "mlx-community/TinyQwen3-Think-4bit": lambda: mlx_model_files("qwen3-think", Q4),
     "mlx-community/TinyQwen3-Think-Open": lambda: mlx_model_files("qwen3-think-open"),

@@ -38,6 +38,7 @@ PRESETS = {
     "tiny": Shape(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128),
     "26m": Shape(hidden=512, layers=8, heads=8, kv_heads=4, intermediate=1536),
     "100m": Shape(hidden=768, layers=16, heads=12, kv_heads=4, intermediate=2048),
+    "190m": Shape(hidden=1024, layers=16, heads=16, kv_heads=4, intermediate=2816),
 }
 
 

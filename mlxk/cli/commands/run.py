@@ -43,6 +43,7 @@ class RunOptions:
     json_schema: dict | None = None  # --schema: the answer is JSON valid against it
     json_object: bool = False  # --json-object
     reasoning_tokens: ReasoningMarkers | None = None  # --reasoning-tokens START,END
+    cpu_float32: str = "auto"  # --cpu-float32: auto | always | never
 
 
 def options_from_args(args: Namespace, prompt: str) -> RunOptions:
@@ -70,6 +71,7 @@ def options_from_args(args: Namespace, prompt: str) -> RunOptions:
         json_schema=_schema(args.schema) if getattr(args, "schema", None) else None,
         json_object=getattr(args, "json_object", False),
         reasoning_tokens=_markers(getattr(args, "reasoning_tokens", None)),
+        cpu_float32=getattr(args, "cpu_float32", "auto"),
     )
 
 
@@ -85,15 +87,19 @@ def model_session(settings: Settings, sink: Sink, model: str, options: RunOption
     reasoning markers configured for it, and freed afterwards."""
     from mlxk.cache.info import resolve_runnable
     from mlxk.cache.markers import configured
-    from mlxk.engine.memory import check_fits, model_bytes
+    from mlxk.engine.memory import check_fits
+    from mlxk.engine.precision import plan_here
     from mlxk.engine.session import session_for
 
     info = resolve_runnable(settings.hub_cache, model)
     home, flag = settings.config_home, options.reasoning_tokens
     markers = configured(info.name, info.path, config_home=home, flag=flag)
-    check_fits(info.name, model_bytes(info.path), settings.memory_limit)
     note_blas(sink, options.verbose)
-    with session_for(info.name, info.path, markers) as session:
+    precision = plan_here(info.path, options.cpu_float32, settings.memory_limit)
+    check_fits(info.name, precision.bytes, settings.memory_limit)
+    if options.verbose:
+        sink.note(f"[weights: {precision.label}: {precision.reason}]")
+    with session_for(info.name, info.path, markers, precision) as session:
         yield session
 
 

@@ -178,8 +178,11 @@ def mxfp4_supported() -> bool:
 
 
 @cache
-def build_files(key: str, quant: Quant | None = None, shards: int = 1) -> dict[str, bytes]:
-    """All files of the model directory for ``key``, as ``{relative path: bytes}``."""
+def build_files(
+    key: str, quant: Quant | None = None, shards: int = 1, dtype: str | None = None
+) -> dict[str, bytes]:
+    """All files of the model directory for ``key``, as ``{relative path: bytes}``;
+    ``dtype`` (``bfloat16``, ``float16``) stores unquantized weights in half precision."""
     import mlx.core as mx
 
     model = CATALOGUE[key]
@@ -197,6 +200,9 @@ def build_files(key: str, quant: Quant | None = None, shards: int = 1) -> dict[s
     mlx_model = build_weights(config, rules, default_next, triggers)
     if quant is None:
         weights = unquantized(mlx_model)
+        if dtype is not None:
+            weights = {k: v.astype(getattr(mx, dtype)) for k, v in weights.items()}
+            config["torch_dtype"] = dtype
     else:
         weights, config = quantize(
             mlx_model, config, bits=quant.bits, group_size=quant.group_size, mode=quant.mode

@@ -27,9 +27,14 @@ def readme(
 
 
 def mlx_model_files(
-    key: str, quant: Quant | None = None, shards: int = 1, *, tags: Iterable[str] = ("mlx",)
+    key: str,
+    quant: Quant | None = None,
+    shards: int = 1,
+    *,
+    tags: Iterable[str] = ("mlx",),
+    dtype: str | None = None,
 ) -> dict[str, bytes]:
     """Every file of the scripted model ``key`` as an MLX repo on the Hub holds them."""
-    files = dict(build_files(key, quant, shards))
+    files = dict(build_files(key, quant, shards, dtype))
     files["README.md"] = readme(library="mlx", tags=list(tags), body=CATALOGUE[key].description)
     return files

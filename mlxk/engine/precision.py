@@ -1,0 +1,151 @@
+"""On a CPU, run a quantized or half-precision model from a float32 copy when it fits.
+
+mlx's CPU kernels for quantized and half-precision matmuls neither use the fast BLAS
+mlxk binds (``mlxk.engine.blas``) nor gain from batching; float32 matmuls do both. So on
+the CPU (``--cpu-float32 auto``, the default) a model stored in 4/8-bit, mxfp4, bfloat16
+or float16 is dequantized to float32 once at load, when the copy (computed from the
+safetensors headers before anything loads) takes at most half of the memory available
+and a fast BLAS is bound; ``always`` does it whenever the device is a CPU, ``never``
+keeps mlx's own kernels. Metal and CUDA are never changed. The plan is made before
+loading, so memory checks and idle unload count the bytes that will really be resident.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlxk.cache.detect import read_json, safetensors_header
+
+MODES = ("auto", "always", "never")
+SHARE_OF_FREE = 0.5  # auto: the float32 copy may take at most this much of what is free
+_HALF = {"F16": "fp16", "BF16": "bf16"}
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a model's weights are run: from a float32 copy or as stored, and why."""
+
+    float32: bool
+    stored: str  # what the files hold: 4bit, 8bit, mxfp4, bf16, fp16, fp32
+    reason: str
+    bytes: int  # the weights as they will be resident (the copy's bytes when float32)
+
+    def to_dict(self) -> dict:
+        return {"float32": self.float32, "stored": self.stored, "reason": self.reason}
+
+    @property
+    def label(self) -> str:
+        return f"float32 copy of {self.stored}" if self.float32 else self.stored
+
+
+def tensors_of(snapshot: Path) -> dict[str, dict]:
+    headers: dict[str, dict] = {}
+    for path in sorted(snapshot.glob("model*.safetensors")):
+        header = safetensors_header(path) or {}
+        headers.update({k: v for k, v in header.items() if k != "__metadata__"})
+    return headers
+
+
+def _quantization(config: dict) -> dict:
+    quant = config.get("quantization") or config.get("quantization_config") or {}
+    return quant if isinstance(quant, dict) else {}
+
+
+def stored_precision(config: dict, tensors: dict[str, dict]) -> str:
+    quant = _quantization(config)
+    if quant.get("bits") or quant.get("mode"):
+        mode = str(quant.get("mode") or "affine")
+        return f"{quant.get('bits')}bit" if mode == "affine" else mode
+    dtypes = {str(t.get("dtype")) for t in tensors.values()}
+    half = [_HALF[d] for d in sorted(dtypes) if d in _HALF]
+    return half[0] if half else "fp32"
+
+
+def float32_bytes(config: dict, tensors: dict[str, dict]) -> int:
+    """Bytes of the model's weights in float32: a packed quantized weight unpacked by its
+    bits, its scales and biases gone, every other tensor at 4 bytes an element."""
+    quant = _quantization(config)
+    packed = {name[: -len(".scales")] for name in tensors if name.endswith(".scales")}
+    elements = 0
+    for name, tensor in tensors.items():
+        prefix, _, leaf = name.rpartition(".")
+        count = math.prod(tensor.get("shape") or [1])
+        if prefix in packed and leaf in ("scales", "biases"):
+            continue
+        if prefix in packed and leaf == "weight":
+            override = quant.get(prefix)
+            layer = override if isinstance(override, dict) else {}
+            bits = int(layer.get("bits") or quant.get("bits") or 4)
+            count = count * 32 // bits
+        elements += count
+    return 4 * elements
+
+
+def plan(
+    snapshot: Path,
+    mode: str = "auto",
+    *,
+    on_cpu: bool,
+    fast_blas: bool,
+    free: int | None,
+) -> Precision:
+    """How to run the model in ``snapshot`` (``free``: bytes it may take, None: unknown)."""
+    from mlxk.engine.memory import OVERHEAD, model_bytes
+
+    config = read_json(snapshot / "config.json") or {}
+    tensors = tensors_of(snapshot)
+    stored = stored_precision(config, tensors)
+    as_stored = model_bytes(snapshot)
+
+    def keep(reason: str) -> Precision:
+        return Precision(False, stored, reason, as_stored)
+
+    if stored == "fp32":
+        return keep("stored in float32")
+    if mode == "never":
+        return keep("--cpu-float32 never")
+    if not on_cpu:
+        return keep("not on a CPU: mlx's own kernels")
+    copy = float32_bytes(config, tensors)
+    if mode == "always":
+        return Precision(True, stored, "--cpu-float32 always", copy)
+    if not fast_blas:
+        return keep("no fast BLAS is bound: float32 would not be faster")
+    if free is not None and copy * OVERHEAD > SHARE_OF_FREE * free:
+        return keep(
+            f"a float32 copy ({copy / 1e9:.2f} GB) would take more than half of the"
+            f" {free / 1e9:.2f} GB available"
+        )
+    room = f" in half of the {free / 1e9:.2f} GB available" if free is not None else ""
+    return Precision(True, stored, f"the float32 copy ({copy / 1e9:.2f} GB) fits{room}", copy)
+
+
+def plan_here(snapshot: Path, mode: str = "auto", limit: int | None = None) -> Precision:
+    """:func:`plan` on this process's device and BLAS, within ``limit`` bytes (else
+    what is free)."""
+    import mlx.core as mx
+
+    from mlxk.engine.blas import use_fast_blas
+    from mlxk.engine.memory import available_bytes
+
+    fast = use_fast_blas().path is not None
+    free = available_bytes()
+    if limit is not None:
+        free = limit if free is None else min(limit, free)
+    on_cpu = mx.default_device() == mx.cpu
+    return plan(snapshot, mode, on_cpu=on_cpu, fast_blas=fast, free=free)
+
+
+def to_float32(model: Any) -> None:
+    """Dequantize ``model``'s quantized layers (mlx-lm's own function) and cast every
+    floating parameter to float32, in place."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_lm.utils import dequantize_model
+
+    dequantize_model(model)
+    model.set_dtype(mx.float32)
+    mx.eval([pair[1] for pair in tree_flatten(model.parameters())])
