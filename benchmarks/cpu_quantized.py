@@ -40,6 +40,7 @@ from _common import (
 from mlxk.engine.convert import Conversion, convert
 from mlxk.engine.memory import model_bytes
 
+PARTIAL = "mlxk serve (auto: room for half the layers)"
 QUESTION = [{"role": "user", "content": "Tell me about the sea and the ships on it, please."}]
 
 
@@ -89,9 +90,11 @@ def main() -> int:
     if args.quick:
         args.preset, args.tokens, args.rounds = "tiny", 8, 1
 
+    from mlxk.cache.detect import read_json
     from mlxk.engine.chat import chat_prompt
+    from mlxk.engine.memory import OVERHEAD
     from mlxk.engine.model import loaded_model
-    from mlxk.engine.precision import float32_bytes, tensors_of
+    from mlxk.engine.precision import SHARE_OF_FREE, float32_bytes, layer_costs, tensors_of
 
     bus = bandwidth_bytes_per_s()
     with synthetic_cache(args.preset) as bench, tempfile.TemporaryDirectory() as tmp:
@@ -100,6 +103,14 @@ def main() -> int:
         q4 = Bench(bench.tmp, bench.hub, str(folder), folder)
         quantized_bytes = model_bytes(folder)
         copy_bytes = float32_bytes({}, tensors_of(bench.snapshot))
+        # a --memory-budget whose half holds the 4-bit model with half its layers in float32
+        costs = layer_costs(read_json(folder / "config.json") or {}, tensors_of(folder))
+        layers = sorted(k for k in costs if k is not None)
+        half = layers[: len(layers) // 2]
+        partial_bytes = sum(s for _, s in costs.values()) + sum(
+            costs[k][0] - costs[k][1] for k in half
+        )
+        budget = int(partial_bytes * OVERHEAD / SHARE_OF_FREE) + 1
         rows, figures = [], {}
         with loaded_model(folder) as loaded:
             ids = list(chat_prompt(loaded, QUESTION).token_ids)
@@ -121,6 +132,7 @@ def main() -> int:
         contenders = [
             ("mlxk serve --cpu-float32 never", "mlxk", ["--cpu-float32", "never"], quantized_bytes),
             ("mlxk serve (auto: float32 copy)", "mlxk", [], copy_bytes),
+            (PARTIAL, "mlxk", ["--memory-budget", str(budget)], partial_bytes),
             ("mlx_lm.server, 4-bit", "mlx_lm", [], quantized_bytes),
         ]
         for label, kind, extra, weight_bytes in contenders:
@@ -182,6 +194,17 @@ def main() -> int:
             "auto / never aggregate, 4 clients (reference)",
             figures[(auto, 4)][2] / figures[(never, 4)][2],
             None,
+        ),
+        # the measurement behind precision.PARTIAL: half the layers in float32 beat none
+        (
+            "half the layers / never decode, 1 client (> 1)",
+            figures[(PARTIAL, 1)][1] / figures[(never, 1)][1],
+            1.0,
+        ),
+        (
+            "half the layers / never aggregate, 4 clients (> 1)",
+            figures[(PARTIAL, 4)][2] / figures[(never, 4)][2],
+            1.0,
         ),
     ]
     print()

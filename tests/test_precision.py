@@ -110,3 +110,51 @@ def test_the_float32_copy_has_the_planned_bytes_and_answers_as_the_stored_weight
     difference = mx.abs(logits[0] - logits[1]).max().item()
     scale = mx.abs(logits[0]).max().item()
     assert difference <= LOGIT_TOLERANCE[STORED[name]] * scale, (difference, scale)
+
+
+@pytest.fixture(scope="module")
+def two_layers(tmp_path_factory):
+    """A random-weight Llama of 2 layers, quantized to 4 bits by mlx-lm's converter."""
+    from mlxk.engine.convert import Conversion, convert
+    from mlxk.testing.synthetic import write_synthetic
+
+    tmp = tmp_path_factory.mktemp("two-layers")
+    name, repo = write_synthetic(tmp / "hub", "tiny")
+    convert(repo.snapshot, tmp / "q4", name, Conversion(quantize=True, bits=4))
+    return tmp / "q4"
+
+
+# spec: CPU-FLOAT32
+def test_when_the_whole_copy_does_not_fit_the_leading_layers_that_fit_run_in_float32(two_layers):
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    from mlxk.engine.chat import raw_prompt
+    from mlxk.engine.generate import GenerationParams, complete
+    from mlxk.engine.memory import OVERHEAD
+    from mlxk.engine.model import loaded_model
+    from mlxk.engine.precision import SHARE_OF_FREE, layer_costs, read_json, tensors_of
+
+    costs = layer_costs(read_json(two_layers / "config.json") or {}, tensors_of(two_layers))
+    stored = sum(s for _, s in costs.values())
+    first = costs[0][0] - costs[0][1]  # what the first layer adds in float32
+    free = int((stored + first) * OVERHEAD / SHARE_OF_FREE) + 1  # room for one layer
+    chosen = plan(two_layers, "auto", on_cpu=True, fast_blas=True, free=free)
+    assert chosen.float32 and (chosen.layers, chosen.of_layers) == (1, 2), chosen
+    assert chosen.label == "float32 copy of 1/2 layers of 4bit"
+    assert "1 of its 2 layers fit" in chosen.reason and chosen.bytes == stored + first
+    texts, logits = [], []
+    for precision in (None, chosen):
+        with loaded_model(two_layers, precision=precision) as loaded:
+            params = dict(tree_flatten(loaded.model.parameters()))
+            if precision is not None:
+                assert sum(v.nbytes for v in params.values()) == chosen.bytes
+                first_layer = params["model.layers.0.self_attn.q_proj.weight"]
+                second_layer = params["model.layers.1.self_attn.q_proj.weight"]
+                assert first_layer.dtype == mx.float32 and second_layer.dtype == mx.uint32
+            prompt = raw_prompt(loaded, "Hello there")
+            logits.append(loaded.model(mx.array([prompt.token_ids]))[0].astype(mx.float32))
+            texts.append(complete(loaded, prompt, GenerationParams(max_tokens=12)).text)
+    assert texts[0] == texts[1]
+    difference = mx.abs(logits[0] - logits[1]).max().item()
+    assert difference <= 1e-2 * mx.abs(logits[0]).max().item(), difference

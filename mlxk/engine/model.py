@@ -141,7 +141,7 @@ def load(
     if precision is not None and precision.float32:
         from mlxk.engine.precision import to_float32
 
-        to_float32(model)
+        to_float32(model, precision.layers)
     config = _read_json(path / "config.json")
     eos = end_token_ids(path, config, tokenizer)
     tokenizer.eos_token_ids = set(eos)

@@ -13,6 +13,7 @@ loading, so memory checks and idle unload count the bytes that will really be re
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from mlxk.cache.detect import read_json, safetensors_header
 
 MODES = ("auto", "always", "never")
 SHARE_OF_FREE = 0.5  # auto: the float32 copy may take at most this much of what is free
+# auto, when the whole copy does not fit: the leading layers that fit run from float32,
+# the rest on mlx's kernels (measured faster than none: benchmarks/cpu_quantized.py)
+PARTIAL = True
 _HALF = {"F16": "fp16", "BF16": "bf16"}
 
 
@@ -32,13 +36,16 @@ class Precision:
     stored: str  # what the files hold: 4bit, 8bit, mxfp4, bf16, fp16, fp32
     reason: str
     bytes: int  # the weights as they will be resident (the copy's bytes when float32)
-
-    def to_dict(self) -> dict:
-        return {"float32": self.float32, "stored": self.stored, "reason": self.reason}
+    layers: int | None = None  # only the first this many layers in float32 (None: all)
+    of_layers: int | None = None  # of how many
 
     @property
     def label(self) -> str:
-        return f"float32 copy of {self.stored}" if self.float32 else self.stored
+        if not self.float32:
+            return self.stored
+        if self.layers is not None:
+            return f"float32 copy of {self.layers}/{self.of_layers} layers of {self.stored}"
+        return f"float32 copy of {self.stored}"
 
 
 def tensors_of(snapshot: Path) -> dict[str, dict]:
@@ -64,24 +71,59 @@ def stored_precision(config: dict, tensors: dict[str, dict]) -> str:
     return half[0] if half else "fp32"
 
 
-def float32_bytes(config: dict, tensors: dict[str, dict]) -> int:
-    """Bytes of the model's weights in float32: a packed quantized weight unpacked by its
-    bits, its scales and biases gone, every other tensor at 4 bytes an element."""
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+
+
+def _float32_elements(name: str, tensor: dict, quant: dict, packed: set[str]) -> int:
+    """Elements ``name`` holds in float32: a packed quantized weight unpacked by its
+    bits, its scales and biases none, any other tensor its own."""
+    prefix, _, leaf = name.rpartition(".")
+    count = math.prod(tensor.get("shape") or [1])
+    if prefix in packed and leaf in ("scales", "biases"):
+        return 0
+    if prefix in packed and leaf == "weight":
+        override = quant.get(prefix)
+        layer = override if isinstance(override, dict) else {}
+        bits = int(layer.get("bits") or quant.get("bits") or 4)
+        return count * 32 // bits
+    return count
+
+
+def layer_costs(config: dict, tensors: dict[str, dict]) -> dict[int | None, tuple[int, int]]:
+    """(bytes in float32, bytes as stored) of each transformer layer, by its index, and
+    of everything else (None: embeddings, final norm, output head)."""
     quant = _quantization(config)
     packed = {name[: -len(".scales")] for name in tensors if name.endswith(".scales")}
-    elements = 0
+    costs: dict[int | None, tuple[int, int]] = {}
     for name, tensor in tensors.items():
-        prefix, _, leaf = name.rpartition(".")
-        count = math.prod(tensor.get("shape") or [1])
-        if prefix in packed and leaf in ("scales", "biases"):
-            continue
-        if prefix in packed and leaf == "weight":
-            override = quant.get(prefix)
-            layer = override if isinstance(override, dict) else {}
-            bits = int(layer.get("bits") or quant.get("bits") or 4)
-            count = count * 32 // bits
-        elements += count
-    return 4 * elements
+        match = _LAYER.search(name)
+        key = int(match.group(1)) if match else None
+        start, end = (tensor.get("data_offsets") or [0, 0])[:2]
+        f32, stored = costs.get(key, (0, 0))
+        costs[key] = (
+            f32 + 4 * _float32_elements(name, tensor, quant, packed),
+            stored + end - start,
+        )
+    return costs
+
+
+def float32_bytes(config: dict, tensors: dict[str, dict]) -> int:
+    """Bytes of the model's weights in float32."""
+    return sum(f32 for f32, _ in layer_costs(config, tensors).values())
+
+
+def _leading_layers(costs: dict[int | None, tuple[int, int]], room: float) -> tuple[int, int]:
+    """How many leading layers can be float32 with the rest as stored within ``room``
+    bytes, and the bytes that makes."""
+    total = sum(stored for _, stored in costs.values())
+    count = 0
+    for index in sorted(k for k in costs if k is not None):
+        f32, stored = costs[index]
+        if total + f32 - stored > room:
+            break
+        total += f32 - stored
+        count += 1
+    return count, total
 
 
 def plan(
@@ -109,18 +151,25 @@ def plan(
         return keep("--cpu-float32 never")
     if not on_cpu:
         return keep("not on a CPU: mlx's own kernels")
-    copy = float32_bytes(config, tensors)
+    costs = layer_costs(config, tensors)
+    copy = sum(f32 for f32, _ in costs.values())
     if mode == "always":
         return Precision(True, stored, "--cpu-float32 always", copy)
     if not fast_blas:
         return keep("no fast BLAS is bound: float32 would not be faster")
-    if free is not None and copy * OVERHEAD > SHARE_OF_FREE * free:
-        return keep(
-            f"a float32 copy ({copy / 1e9:.2f} GB) would take more than half of the"
-            f" {free / 1e9:.2f} GB available"
-        )
-    room = f" in half of the {free / 1e9:.2f} GB available" if free is not None else ""
-    return Precision(True, stored, f"the float32 copy ({copy / 1e9:.2f} GB) fits{room}", copy)
+    if free is None or copy * OVERHEAD <= SHARE_OF_FREE * free:
+        room = f" in half of the {free / 1e9:.2f} GB available" if free is not None else ""
+        return Precision(True, stored, f"the float32 copy ({copy / 1e9:.2f} GB) fits{room}", copy)
+    whole = (
+        f"a float32 copy ({copy / 1e9:.2f} GB) would take more than half of the"
+        f" {free / 1e9:.2f} GB available"
+    )
+    layers = sum(1 for k in costs if k is not None)
+    count, partial = _leading_layers(costs, SHARE_OF_FREE * free / OVERHEAD)
+    if not PARTIAL or count == 0:
+        return keep(whole)
+    reason = f"{whole}; {count} of its {layers} layers fit"
+    return Precision(True, stored, reason, partial, layers=count, of_layers=layers)
 
 
 def plan_here(snapshot: Path, mode: str = "auto", limit: int | None = None) -> Precision:
@@ -139,13 +188,16 @@ def plan_here(snapshot: Path, mode: str = "auto", limit: int | None = None) -> P
     return plan(snapshot, mode, on_cpu=on_cpu, fast_blas=fast, free=free)
 
 
-def to_float32(model: Any) -> None:
+def to_float32(model: Any, layers: int | None = None) -> None:
     """Dequantize ``model``'s quantized layers (mlx-lm's own function) and cast every
-    floating parameter to float32, in place."""
+    floating parameter to float32, in place; with ``layers``, only those of its first
+    ``layers`` transformer layers."""
     import mlx.core as mx
     from mlx.utils import tree_flatten
     from mlx_lm.utils import dequantize_model
 
-    dequantize_model(model)
-    model.set_dtype(mx.float32)
+    parts = [model] if layers is None else list(model.layers[:layers])
+    for part in parts:
+        dequantize_model(part)
+        part.set_dtype(mx.float32)
     mx.eval([pair[1] for pair in tree_flatten(model.parameters())])
