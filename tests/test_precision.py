@@ -60,6 +60,7 @@ def test_auto_runs_a_float32_copy_on_a_cpu_with_a_fast_blas_when_it_fits(hub, na
         ("always", False, True, 8 * GB, "not on a CPU"),
         ("auto", True, False, 8 * GB, "no fast BLAS"),
         ("auto", True, True, 20_000_000, "would take more than half of the 0.02 GB available"),
+        ("auto", True, True, None, "free memory is unknown"),
     ],
 )
 def test_the_stored_weights_are_kept_and_the_reason_said(

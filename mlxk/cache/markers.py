@@ -140,10 +140,24 @@ def configured(
         return flag
     path = user_config(config_home)
     entries = read_user_config(path)
-    for key in (name, name.rsplit("/", 1)[-1], str(folder)):
-        if key in entries:
-            return entries[key]
+    for key, markers in entries.items():
+        if _names(key, name, folder):
+            return markers
     return read_folder_config(folder)
+
+
+def _names(key: str, name: str, folder: Path) -> bool:
+    """True if a models.toml table named ``key`` is for the model ``name`` (in ``folder``):
+    its cache name or the part after the organisation (any case), or its folder's path
+    (``~`` and links resolved)."""
+    if key.lower() in (name.lower(), name.rsplit("/", 1)[-1].lower()):
+        return True
+    if key.startswith(("/", "~", ".")):
+        try:
+            return Path(key).expanduser().resolve() == folder.resolve()
+        except OSError:
+            return False
+    return False
 
 
 def builtin(special_tokens: set[str]) -> tuple[str, str] | None:

@@ -66,12 +66,15 @@ def stored_precision(config: dict, tensors: dict[str, dict]) -> str:
     if quant.get("bits") or quant.get("mode"):
         mode = str(quant.get("mode") or "affine")
         return f"{quant.get('bits')}bit" if mode == "affine" else mode
+    if quant.get("quant_method"):  # a format mlx-lm converts on load (gpt-oss's mxfp4 blocks)
+        return str(quant["quant_method"])
     dtypes = {str(t.get("dtype")) for t in tensors.values()}
     half = [_HALF[d] for d in sorted(dtypes) if d in _HALF]
     return half[0] if half else "fp32"
 
 
-_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+# a transformer layer of the language model (not a vision tower's, nor an MTP head's)
+_LAYER = re.compile(r"^(?:model\.|language_model\.(?:model\.)?|backbone\.)?layers\.(\d+)\.")
 
 
 def _float32_elements(name: str, tensor: dict, quant: dict, packed: set[str]) -> int:
@@ -94,10 +97,15 @@ def layer_costs(config: dict, tensors: dict[str, dict]) -> dict[int | None, tupl
     of everything else (None: embeddings, final norm, output head)."""
     quant = _quantization(config)
     packed = {name[: -len(".scales")] for name in tensors if name.endswith(".scales")}
+    depth = config.get("num_hidden_layers") or (config.get("text_config") or {}).get(
+        "num_hidden_layers"
+    )
     costs: dict[int | None, tuple[int, int]] = {}
     for name, tensor in tensors.items():
-        match = _LAYER.search(name)
+        match = _LAYER.match(name)
         key = int(match.group(1)) if match else None
+        if key is not None and isinstance(depth, int) and key >= depth:
+            key = None  # beyond the stack mlx-lm builds (an MTP layer): with the rest
         start, end = (tensor.get("data_offsets") or [0, 0])[:2]
         f32, stored = costs.get(key, (0, 0))
         costs[key] = (
@@ -151,14 +159,20 @@ def plan(
         return keep("--cpu-float32 never")
     if not on_cpu:
         return keep("not on a CPU: mlx's own kernels")
+    if any(name.endswith("_blocks") for name in tensors) or (
+        _quantization(config).get("quant_method") and not _quantization(config).get("bits")
+    ):
+        return keep("its quantization is stored in a form mlxk cannot size: kept as stored")
     costs = layer_costs(config, tensors)
     copy = sum(f32 for f32, _ in costs.values())
     if mode == "always":
         return Precision(True, stored, "--cpu-float32 always", copy)
     if not fast_blas:
         return keep("no fast BLAS is bound: float32 would not be faster")
-    if free is None or copy * OVERHEAD <= SHARE_OF_FREE * free:
-        room = f" in half of the {free / 1e9:.2f} GB available" if free is not None else ""
+    if free is None:
+        return keep("free memory is unknown here: --cpu-float32 always makes the copy anyway")
+    if copy * OVERHEAD <= SHARE_OF_FREE * free:
+        room = f" in half of the {free / 1e9:.2f} GB available"
         return Precision(True, stored, f"the float32 copy ({copy / 1e9:.2f} GB) fits{room}", copy)
     whole = (
         f"a float32 copy ({copy / 1e9:.2f} GB) would take more than half of the"
@@ -196,7 +210,12 @@ def to_float32(model: Any, layers: int | None = None) -> None:
     from mlx.utils import tree_flatten
     from mlx_lm.utils import dequantize_model
 
-    parts = [model] if layers is None else list(model.layers[:layers])
+    parts = [model]
+    if layers is not None:
+        stack = getattr(model, "layers", None)
+        if stack is None or len(stack) < layers:
+            raise ValueError(f"the model has no {layers} transformer layers to copy")
+        parts = list(stack[:layers])
     for part in parts:
         dequantize_model(part)
         part.set_dtype(mx.float32)

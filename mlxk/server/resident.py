@@ -134,10 +134,16 @@ class Residents:
 
         precision = self._plans.get(info.name)
         if precision is None:  # asked again after each step while it waits: planned once
-            precision = plan_here(info.path, self.cpu_float32, self.budget)
+            busy = sum(s.weight_bytes for s in self.all() if s.active)
+            room = self.budget - busy if self.budget is not None else None  # idle ones may go
+            precision = plan_here(info.path, self.cpu_float32, room)
             self._plans[info.name] = precision
         needed = precision.bytes  # the float32 copy's bytes when it runs from one
-        self._refuse_if_never_fits(info.name, needed)
+        try:
+            self._refuse_if_never_fits(info.name, needed)
+        except InsufficientMemory:
+            self._plans.pop(info.name, None)
+            raise
         while not self._fits(info.name, needed):
             if not self._evict_for(info.name, needed):
                 if self.busy():

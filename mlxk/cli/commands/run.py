@@ -16,7 +16,7 @@ from mlxk.cli.answers import (
     usage_of,
     verbose_line,
 )
-from mlxk.errors import InvalidRequest, UsageError
+from mlxk.errors import InsufficientMemory, InvalidRequest, UsageError
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -96,7 +96,13 @@ def model_session(settings: Settings, sink: Sink, model: str, options: RunOption
     markers = configured(info.name, info.path, config_home=home, flag=flag)
     note_blas(sink, options.verbose)
     precision = plan_here(info.path, options.cpu_float32, settings.memory_limit)
-    check_fits(info.name, precision.bytes, settings.memory_limit)
+    try:
+        check_fits(info.name, precision.bytes, settings.memory_limit)
+    except InsufficientMemory as error:
+        if not precision.float32:
+            raise
+        hint = f" (that is its {precision.label}: --cpu-float32 never keeps the stored weights)"
+        raise InsufficientMemory(error.message + hint) from None
     if options.verbose:
         sink.note(f"[weights: {precision.label}: {precision.reason}]")
     with session_for(info.name, info.path, markers, precision) as session:
