@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlxk.cache.detect import read_json
 from mlxk.errors import InvalidConfig, UsageError
 
 if sys.version_info >= (3, 11):
@@ -186,11 +187,8 @@ def candidate_pairs(added_tokens: set[str]) -> list[tuple[str, str]]:
 def _tokenizer_tokens(snapshot: Path) -> tuple[set[str], set[str]] | None:
     """Every token a snapshot's tokenizer.json spells (vocabulary and added tokens) and
     the added ones alone; None when there is no tokenizer.json to read."""
-    try:
-        data = json.loads((snapshot / "tokenizer.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(data, dict):
+    data = read_json(snapshot / "tokenizer.json")
+    if data is None:
         return None
     entries = data.get("added_tokens") or []
     added = {str(t.get("content")) for t in entries if isinstance(t, dict)}

@@ -159,9 +159,9 @@ def plan(
         return keep("--cpu-float32 never")
     if not on_cpu:
         return keep("not on a CPU: mlx's own kernels")
-    if any(name.endswith("_blocks") for name in tensors) or (
-        _quantization(config).get("quant_method") and not _quantization(config).get("bits")
-    ):
+    quant = _quantization(config)
+    unsized = quant.get("quant_method") and not quant.get("bits")
+    if unsized or any(name.endswith("_blocks") for name in tensors):
         return keep("its quantization is stored in a form mlxk cannot size: kept as stored")
     costs = layer_costs(config, tensors)
     copy = sum(f32 for f32, _ in costs.values())

@@ -128,6 +128,6 @@ class EmbeddingSlot:
         return time.monotonic() - self.last_used
 
     def tidy(self) -> None:
-        idle = time.monotonic() - self.last_used
+        idle = self.idle_seconds
         if self.model is not None and self.idle_unload is not None and idle > self.idle_unload:
             self.unload()

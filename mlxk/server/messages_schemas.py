@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from mlxk.cache.naming import MAX_PATH_LENGTH, MODEL_PATTERN
-from mlxk.server.schemas import Bool, Float, Int, KeepAlive, integral
+from mlxk.server.keep_alive import KeepAlive
+from mlxk.server.schemas import Bool, Float, Int, integral
 
 CacheControl = dict[str, Any] | None
 

@@ -145,7 +145,7 @@ class Residents:
             self._plans.pop(info.name, None)
             raise
         while not self._fits(info.name, needed):
-            if not self._evict_for(info.name, needed):
+            if not self._evict_for(info.name):
                 if self.busy():
                     return None
                 self._fits(info.name, needed, refuse=True)  # raises why it never fits
@@ -199,7 +199,7 @@ class Residents:
             return False
         return True
 
-    def _evict_for(self, name: str, needed: int) -> bool:
+    def _evict_for(self, name: str) -> bool:
         """Unload one idle model (the least recently used) to make room for ``name``."""
         reason = "max_models" if len(self.slots) >= self.max_models else "memory"
         if reason == "memory" and self.beside is not None and self.beside.weight_bytes:
@@ -265,7 +265,6 @@ class Residents:
 
     def describe(self) -> list[dict]:
         """Each resident model, for /health and /v1/models."""
-        now = time.monotonic()
         return [
             {
                 "name": slot.name,
@@ -273,7 +272,7 @@ class Residents:
                 "state": slot.state,
                 "memory_bytes": slot.weight_bytes,
                 "requests_in_flight": len({id(job) for job in list(slot.active.values())}),
-                "idle_seconds": round(0.0 if slot.active else now - slot.last_used, 3),
+                "idle_seconds": round(slot.idle_seconds, 3),
                 "keep_alive": _seconds(slot.keep_alive),
                 "weights": slot.precision.label if slot.precision else None,
                 "weights_reason": slot.precision.reason if slot.precision else None,
