@@ -12,6 +12,7 @@ from steps.cli_steps import *  # noqa: F401,F403
 from steps.dialect_steps import *  # noqa: F401,F403
 from steps.embedding_steps import *  # noqa: F401,F403
 from steps.folder_steps import *  # noqa: F401,F403
+from steps.group_steps import *  # noqa: F401,F403
 from steps.hostile_steps import *  # noqa: F401,F403
 from steps.marker_steps import *  # noqa: F401,F403
 from steps.process_steps import *  # noqa: F401,F403

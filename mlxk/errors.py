@@ -11,7 +11,8 @@
     ├── LocksPresent / ConfirmationRequired / PermissionDenied / DeletionFailed
     ├── AccessDenied / DownloadFailed / HubUnreachable / ModelCorrupted
     ├── Unauthorized / PayloadTooLarge / HostNotAllowed
-    ├── ServerBusy / InsufficientMemory / AddressInUse / IncompatibleRuntime / ServerFailed
+    ├── ServerBusy / InsufficientMemory / GroupUnavailable
+    ├── AddressInUse / IncompatibleRuntime / ServerFailed
     ├── Interrupted
     └── InternalError
 
@@ -63,6 +64,7 @@ ERROR_TABLE: dict[str, ErrorKind] = {
     "server_failed": ErrorKind(1, 500, "server_error"),
     "server_busy": ErrorKind(1, 503, "server_error"),
     "insufficient_memory": ErrorKind(1, 503, "server_error"),
+    "group_unavailable": ErrorKind(1, 503, "server_error"),  # a host or rank of the group
     "interrupted": ErrorKind(130, 499, "server_error"),
     "internal_error": ErrorKind(1, 500, "server_error"),
 }
@@ -123,5 +125,6 @@ InvalidConfig = _error("InvalidConfig", "invalid_config")
 ServerFailed = _error("ServerFailed", "server_failed")
 ServerBusy = _error("ServerBusy", "server_busy")
 InsufficientMemory = _error("InsufficientMemory", "insufficient_memory")
+GroupUnavailable = _error("GroupUnavailable", "group_unavailable")
 Interrupted = _error("Interrupted", "interrupted")
 InternalError = _error("InternalError", "internal_error")

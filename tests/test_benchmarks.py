@@ -26,6 +26,7 @@ BENCHMARKS = [
     "embeddings",
     "multi_model",
     "cpu_quantized",
+    "distributed",
 ]
 
 

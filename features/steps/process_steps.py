@@ -42,9 +42,12 @@ def _wait_health(url: str, seconds: float = 60) -> None:
 
 
 def _fill(world, command: str) -> str:
-    """Put the scenario's own paths and ports in for ``<keyfile>`` and ``<held>``."""
+    """Put the scenario's own paths and ports in for ``<keyfile>`` and ``<held>``, and
+    for the placeholders the scenario's ``fill`` names (hostfiles: ``<two local hosts>``)."""
     for name in ("keyfile", "held"):
         command = command.replace(f"<{name}>", str(world.get(name, f"<{name}>")))
+    for placeholder, value in world.get("fill", {}).items():
+        command = command.replace(placeholder, str(value))
     return command
 
 

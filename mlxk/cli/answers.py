@@ -29,6 +29,7 @@ def timings_of(load_s: float, t: Timings) -> dict:
         "time_to_first_token_s": round(t.time_to_first_token_s, 4),
         "peak_memory_bytes": t.peak_memory_bytes,
         "weights": t.weights,
+        "collective_seconds": t.collective_s,
     }
 
 

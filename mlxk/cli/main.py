@@ -28,6 +28,7 @@ def main(
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.argv = argv  # as given: run --hosts starts every rank with it
     except MlxkError as error:
         sink.error(None, error)
         return error.kind.exit_code

@@ -7,7 +7,7 @@ from typing import NoReturn
 
 from mlxk import __version__
 from mlxk.errors import UsageError
-from mlxk.server.settings import add_options, positive_int
+from mlxk.server.settings import GROUP_OPTIONS, add_options, positive_int
 
 COMMANDS = {
     "version": "version",
@@ -120,6 +120,12 @@ def build_parser() -> Parser:
         action="store_true",
         help="check every cached model (what health does without MODEL; accepted as in 1.x)",
     )
+    p.add_argument(
+        "--hosts",
+        metavar="HOSTFILE",
+        help="check MODEL on every host of this mlx.launch hostfile (reachable, present,"
+        " healthy, same mlx and mlxk) instead",
+    )
     _json_flag(p)
 
     p = sub.add_parser("rm", help="remove a model (or one revision) from the cache")
@@ -162,6 +168,7 @@ def build_parser() -> Parser:
     )
     p.add_argument("--no-stream", action="store_true", help="print the answer when done")
     p.add_argument("--verbose", action="store_true", help="print timings to stderr")
+    add_options(p, only=GROUP_OPTIONS)
     shaped = p.add_mutually_exclusive_group()
     shaped.add_argument(
         "--schema", metavar="FILE", help="answer with JSON valid against this JSON Schema file"

@@ -101,10 +101,13 @@ def render_health(data: dict) -> str:
         f"Summary: total {s['total']}, healthy {s['healthy_count']}, "
         f"unhealthy {s['unhealthy_count']}"
     ]
-    for entry in data["healthy"]:
-        lines.append(f"healthy   {entry['name']} — {entry['reason']}")
-    for entry in data["unhealthy"]:
-        lines.append(f"unhealthy {entry['name']} — {entry['reason']}")
+    for entry in data["healthy"] + data["unhealthy"]:
+        where = f" on {entry['host']} (rank {entry['rank']})" if "host" in entry else ""
+        lines.append(f"{entry['status']:<9} {entry['name']}{where} — {entry['reason']}")
+    group = data.get("group")
+    if group is not None:
+        how = group["sharding"] or f"cannot be sharded: {group['problem']}"
+        lines.append(f"group: {group['size']} ranks, {group['backend']}, {how}")
     return "\n".join(lines)
 
 

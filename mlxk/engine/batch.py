@@ -26,6 +26,10 @@ from mlxk.engine.model import LoadedModel
 from mlxk.engine.sampling import make_sampling
 
 
+def _pipelined(model: Any) -> bool:
+    return getattr(getattr(model, "model", None), "pipeline_size", 1) > 1
+
+
 class Batch(SoloPath, PrefillPath):
     """The sequences a server decodes together, on one loaded model (one thread only)."""
 
@@ -50,6 +54,9 @@ class Batch(SoloPath, PrefillPath):
         self._waiting: list[int] = []  # to prefill in the next step
         self._by_generator_uid: dict[int, int] = {}
         self._solo: Solo | None = None
+        # a lone sequence decodes alone (see batch_solo); not on a pipeline of ranks, where
+        # its pipelined steps deadlock the ranks' send and receive (mlx 0.32, ring backend)
+        self.solo_path = not _pipelined(loaded.model)
         self._unstored: list[tuple[list, list[int]]] = []  # finished: (KV cache, its tokens)
 
     def __len__(self) -> int:

@@ -55,6 +55,7 @@ class PrefillPath:
     _solo: Solo | None
     _by_generator_uid: dict[int, int]
     _one_pass_positions: int
+    solo_path: bool
     _finished: Callable[..., StepResult]
     _insert: Callable[..., None]
 
@@ -96,7 +97,7 @@ class PrefillPath:
             chunks = sequence.pipeline.feed(token, logprobs)
             if not sequence.pipeline.done:
                 alone = len(order) == 1 and not self._by_generator_uid and not self._waiting
-                if alone and self._solo is None:
+                if alone and self._solo is None and self.solo_path:
                     self._solo = Solo(ident, cache)
                 else:
                     limit = sequence.pipeline.max_tokens - 1

@@ -48,6 +48,7 @@ class GenerationParams:
     grammar: Grammar | None = None  # constrained decoding (mlxk.engine.grammar)
     logprobs: int | None = None  # None: off; N: the sampled token's and the top N
     tools: ToolUse | None = None  # parse the model's tool calls (mlxk.engine.tools)
+    request: Any = None  # the SamplingRequest these came from: other ranks rebuild from it
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Timings:
     decode_tokens_per_s: float
     peak_memory_bytes: int
     weights: str | None = None  # how the weights ran: "float32 copy of 4bit", "4bit", …
+    collective_s: float | None = None  # in a group: time in its step exchange meanwhile
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -124,11 +124,17 @@ def warm_up() -> None:
 
 
 def load(
-    path: Path, markers: ReasoningMarkers | None = None, precision: Precision | None = None
+    path: Path,
+    markers: ReasoningMarkers | None = None,
+    precision: Precision | None = None,
+    *,
+    shard: Callable[[Any], None] | None = None,
 ) -> LoadedModel:
     """Load a model directory with mlx-lm, with every id that ends generation and the
     configured reasoning ``markers`` (each must be one token of its tokenizer); with a
-    ``precision`` that says so, its weights are turned into a float32 copy.
+    ``precision`` that says so, its weights are turned into a float32 copy. With
+    ``shard`` (a rank of a group: :func:`mlxk.engine.distributed.sharder`), the weights
+    are loaded lazily and only this rank's shard is read.
 
     Raises whatever mlx-lm raises for a directory it cannot load (callers check health
     and the footprint first).
@@ -137,7 +143,12 @@ def load(
     from mlx_lm import load as mlx_load
 
     started = time.perf_counter()
-    model, tokenizer = mlx_load(str(path))[:2]
+    model, tokenizer = mlx_load(str(path), lazy=shard is not None)[:2]
+    if shard is not None:
+        import mlx.core as mx
+
+        shard(model)
+        mx.eval(model.parameters())
     if precision is not None and precision.float32:
         from mlxk.engine.precision import to_float32
 

@@ -135,7 +135,7 @@ def generation_params(
         )
         if getattr(sampling, name) is not None
     }
-    tools, grammar = _tools_and_grammar(loaded, prompt, sampling)
+    tools, grammar = tools_and_grammar(loaded, prompt, sampling)
     _check_bias(loaded, sampling.logit_bias)
     return GenerationParams(
         max_tokens=max_tokens,
@@ -144,11 +144,12 @@ def generation_params(
         logit_bias=sampling.logit_bias,
         tools=tools,
         grammar=grammar,
+        request=sampling,
         **chosen,
     )
 
 
-def _tools_and_grammar(
+def tools_and_grammar(
     loaded: LoadedModel, prompt: Prompt, sampling: SamplingRequest
 ) -> tuple[ToolUse | None, Grammar | None]:
     """How the request's tool calls are read, and the grammar its output must follow."""

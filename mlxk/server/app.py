@@ -80,11 +80,11 @@ def _param_of(loc: Sequence[Any]) -> str | None:
     return ".".join(parts) or None
 
 
-def create_app(settings: ServerSettings) -> FastAPI:
+def create_app(settings: ServerSettings, group: Any = None) -> FastAPI:
     from mlxk.engine.blas import DecodeThreads
 
     decode_threads = DecodeThreads.for_server()
-    manager = ModelManager(settings, decode_threads=decode_threads)
+    manager = ModelManager(settings, decode_threads=decode_threads, group=group)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -97,6 +97,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         log_blas(use_fast_blas(), decode_threads)
         if manager.preload_name:
             await manager.preload(manager.preload_name)
+        if manager.group is not None:  # loaded: the supervisor's 503 stand-in gives way
+            from mlxk.server.group import take_over_port
+
+            await asyncio.to_thread(take_over_port, settings.host, settings.port)
         yield
         await manager.shutdown()
 

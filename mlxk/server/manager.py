@@ -16,11 +16,12 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlxk.cache.folder import folder_path, is_path_spec
 from mlxk.errors import MlxkError, ServerBusy
 from mlxk.server.embedder import EmbeddingSlot, EmbedRequest
+from mlxk.server.group_watch import GroupWatch
 from mlxk.server.jobs import (
     GenerationRequest,
     Job,
@@ -53,7 +54,13 @@ def served_roots(settings: ServerSettings) -> tuple[Path, ...]:
 
 
 class ModelManager:
-    def __init__(self, settings: ServerSettings, *, decode_threads: DecodeThreads | None):
+    def __init__(
+        self,
+        settings: ServerSettings,
+        *,
+        decode_threads: DecodeThreads | None,
+        group: Any = None,
+    ):
         from mlxk.engine.blas import DecodeStepTimer
 
         self.max_concurrency = max(1, settings.max_concurrency)
@@ -81,6 +88,7 @@ class ModelManager:
             idle_unload=settings.idle_unload,
             markers_for=self._markers_for,
             cpu_float32=settings.cpu_float32,
+            group=group,
         )
         self.embedder = EmbeddingSlot(
             settings.hub_cache,
@@ -101,6 +109,7 @@ class ModelManager:
             default_max_tokens=settings.max_tokens,
         )
         self._thread: threading.Thread | None = None
+        self.group = GroupWatch(group, self.worker, settings.hosts) if group is not None else None
 
     def _markers_for(self, info: ModelInfo) -> ReasoningMarkers | None:
         """The reasoning markers ``info`` loads with: --reasoning-tokens for --model's
@@ -184,6 +193,8 @@ class ModelManager:
         queued (``InvalidRequest``, ``ContextLengthExceeded``).
         """
         loop = asyncio.get_running_loop()
+        if self.group is not None:
+            self.group.admit(request)
         self._check_room()
         pending = Pending(
             request, loop, asyncio.Queue(), threading.Event(), info=info, load_only=load_only

@@ -106,6 +106,29 @@ class _Collector:
         for name, help_text, value in gauges:
             yield GaugeMetricFamily(name, help_text, value=value)
         yield from self._per_model(manager)
+        if manager.group is not None:
+            yield from self._group(manager.group.describe())
+
+    @staticmethod
+    def _group(group: dict):
+        """A distributed group's collective time and each rank's share of the model."""
+        yield CounterMetricFamily(
+            "mlxk_group_collective_seconds",
+            "Seconds rank 0 spent in the group's step exchange (waiting for and sending to"
+            " the other ranks), outside the layers' own collectives.",
+            value=group["collective_seconds"],
+        )
+        yield CounterMetricFamily(
+            "mlxk_group_steps", "Steps rank 0 shared with the group.", value=group["steps"]
+        )
+        ranks = GaugeMetricFamily(
+            "mlxk_group_rank_memory_bytes",
+            "Bytes of the model's parameters each rank holds.",
+            labels=["rank", "host"],
+        )
+        for rank in group["ranks"]:
+            ranks.add_metric([str(rank["rank"]), rank["host"]], rank["memory_bytes"] or 0)
+        yield ranks
 
     @staticmethod
     def _per_model(manager: Any):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxk.cache.info import ModelInfo, resolve_runnable
-from mlxk.errors import InsufficientMemory
+from mlxk.errors import InsufficientMemory, ModelNotFound
 from mlxk.server.slot import ModelSlot
 
 log = logging.getLogger("mlxk.server")
@@ -49,6 +49,7 @@ class Residents:
         idle_unload: float | None,
         markers_for: Callable[[ModelInfo], Any] = lambda info: None,
         cpu_float32: str = "auto",
+        group: Any = None,
     ):
         self.hub = hub
         self.roots = roots  # where model folders may be named from (--model-dir)
@@ -59,6 +60,8 @@ class Residents:
         self.idle_unload = idle_unload
         self.markers_for = markers_for  # the reasoning markers configured for a model
         self.cpu_float32 = cpu_float32  # --cpu-float32
+        self.group = group  # engine.distributed.Group: one model, sharded over its ranks
+        self.group_model: str | None = None  # that model's name, once resolved
         # by name, least recently used first; the event loop reads it (through list(),
         # which copies under the GIL), the worker thread alone changes it
         self.slots: OrderedDict[str, ModelSlot] = OrderedDict()
@@ -78,9 +81,21 @@ class Residents:
         if info is not None and info.snapshot_path is not None and info.snapshot_path.is_dir():
             return info
         info = resolve_runnable(self.hub, name, roots=self.roots)
+        if self.group is not None:
+            self._only_the_group_model(name, info)
         if info.name in self.slots:
             self._resolved[name] = info
         return info
+
+    def _only_the_group_model(self, name: str, info: ModelInfo) -> None:
+        """A group runs the one model every rank loaded: refuse any other."""
+        if self.group_model is None:
+            self.group_model = info.name
+        elif info.name != self.group_model:
+            raise ModelNotFound(
+                f"{name}: this server runs {self.group_model} sharded over"
+                f" {self.group.size} ranks, and no other model"
+            )
 
     def serving(self, name: str) -> ModelSlot | None:
         """The loaded slot ``name`` is already known to name (no file access), if any."""
@@ -132,6 +147,8 @@ class Residents:
         """
         from mlxk.engine.precision import plan_here
 
+        if self.group is not None:
+            return self._place_shard(info)
         precision = self._plans.get(info.name)
         if precision is None:  # asked again after each step while it waits: planned once
             busy = sum(s.weight_bytes for s in self.all() if s.active)
@@ -163,6 +180,27 @@ class Residents:
             )
         except BaseException:
             self.drop(slot)
+            raise
+        self.loads += 1
+        return slot
+
+    def _place_shard(self, info: ModelInfo) -> ModelSlot:
+        """Load this rank's shard of the group's model (it has no other)."""
+        from mlxk.engine.memory import model_bytes
+
+        slot = ModelSlot(info, model_bytes(info.path) // self.group.size, idle_unload=None)
+        slot.group = self.group
+        self.slots[info.name] = slot
+        self._resolved[info.name] = info
+        try:
+            slot.load(
+                self.markers_for(info),
+                None,
+                max_sequences=self.max_sequences,
+                cache_bytes=self.cache_bytes,
+            )
+        except BaseException:
+            self.slots.pop(info.name, None)
             raise
         self.loads += 1
         return slot

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 
 from mlxk import __version__
 from mlxk.cache.folder import folder_repo, folders_under
@@ -139,9 +139,13 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
     router = APIRouter()
 
     @router.get("/health", response_model=api.Health)
-    async def health():
+    async def health(response: Response):
         worker_ok = manager.check_worker()
         status = "loading" if manager.state == "loading" else "ok"
+        group = manager.group.describe() if manager.group is not None else None
+        if group is not None and group["reason"] is not None:
+            worker_ok = False
+            response.status_code = 503
         return {
             "status": status if worker_ok else "degraded",
             "version": __version__,
@@ -160,6 +164,7 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
             "memory_budget_bytes": manager.memory_budget,
             "loads": manager.residents.loads,
             "evictions": asdict(manager.residents.evictions),
+            "group": group,
         }
 
     def _card(info: ModelInfo, resident: dict[str, dict]) -> dict:
@@ -173,6 +178,9 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
             "type": info.model_type,
             "loaded": info.name in resident,
             "resident": resident.get(info.name),
+            "group": manager.group.describe()
+            if manager.group is not None and info.name in resident
+            else None,
         }
 
     # OpenAPI links (the listed ids feed the per-model route), for stateful API testing.

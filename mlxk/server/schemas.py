@@ -266,6 +266,7 @@ class Timings(BaseModel):
     cached_tokens: int
     peak_memory_bytes: int
     weights: str | None = None  # "float32 copy of 4bit" (on a CPU), or as stored
+    collective_seconds: float | None = None  # --hosts: time in the group's step exchange
 
 
 class ToolCallOut(BaseModel):
@@ -353,6 +354,27 @@ class ResidentModel(BaseModel):
     weights_reason: str | None = None  # why (--cpu-float32)
 
 
+class GroupRank(BaseModel):
+    rank: int
+    host: str
+    memory_bytes: int | None = None  # the parameters this rank holds
+
+
+class GroupInfo(BaseModel):
+    """The distributed group a model is sharded over (mlxk extension, serve --hosts)."""
+
+    size: int
+    backend: str
+    sharding: Literal["tensor", "pipeline"]
+    ranks: list[GroupRank]
+    collective_seconds: float = Field(
+        description="Time rank 0 spent in the group's step exchange (waiting for and"
+        " sending to the other ranks), outside the layers' own collectives"
+    )
+    steps: int
+    reason: str | None = None  # why it is degraded, when it is
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"]
@@ -363,6 +385,7 @@ class ModelCard(BaseModel):
     type: str | None = None  # chat | base | embedding (mlxk extension)
     loaded: bool = False
     resident: ResidentModel | None = None  # how it is loaded, when it is (mlxk extension)
+    group: GroupInfo | None = None  # the group it is sharded over (mlxk extension)
 
 
 class ModelList(BaseModel):
@@ -388,6 +411,7 @@ class Health(BaseModel):
     memory_budget_bytes: int | None = None
     loads: int | None = None
     evictions: Evictions | None = None
+    group: GroupInfo | None = None  # serve --hosts: the group and each rank's memory
 
 
 class Evictions(BaseModel):

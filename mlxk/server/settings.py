@@ -50,6 +50,13 @@ class ServerSettings:
     reasoning_tokens: ReasoningMarkers | None = None  # --reasoning-tokens, for --model
     cpu_float32: str = "auto"  # on a CPU: run a float32 copy of quantized weights
     config_home: Path = Path("~/.config").expanduser()  # where mlxk/models.toml is
+    hosts: str | None = None  # --hosts: the hostfile of a distributed group
+    backend: str | None = None  # its MLX backend
+    sharding: str | None = None  # tensor | pipeline
+    group_port: int = 32323
+
+
+GROUP_OPTIONS = ("hosts", "backend", "sharding", "group_port")  # run takes them too
 
 
 def port(text: str) -> int:
@@ -291,6 +298,33 @@ OPTIONS: tuple[Option, ...] = (
         setting="cpu_float32",
     ),
     Option(
+        ("--hosts",),
+        "shard --model over the hosts of this mlx.launch hostfile (JSON); the first host is"
+        " this machine, which serves",
+        metavar="HOSTFILE",
+        setting="hosts",
+    ),
+    Option(
+        ("--backend",),
+        "MLX distributed backend for --hosts (default: the hostfile's, else ring)",
+        choices=("ring", "mpi", "jaccl"),
+        setting="backend",
+    ),
+    Option(
+        ("--sharding",),
+        "how --hosts splits the model (default: tensor where mlx-lm can, else pipeline)",
+        choices=("tensor", "pipeline"),
+        setting="sharding",
+    ),
+    Option(
+        ("--group-port",),
+        "first port of the ring backend's connections, one per rank (default 32323)",
+        32323,
+        port,
+        metavar="PORT",
+        setting="group_port",
+    ),
+    Option(
         ("--max-models",),
         "chat models kept loaded at once, each with its own batch (default 1: swap)",
         1,
@@ -319,9 +353,11 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
-def add_options(parser: ArgumentParser) -> None:
-    """Every serve option, on ``parser``."""
+def add_options(parser: ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """Every serve option (or those whose settings are ``only``), on ``parser``."""
     for option in OPTIONS:
+        if only is not None and option.setting not in only:
+            continue
         kwargs: dict[str, Any] = {"help": option.help, "default": option.default}
         if option.action:
             kwargs["action"] = option.action

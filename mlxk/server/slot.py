@@ -29,11 +29,14 @@ class ModelSlot:
         self.batch: Any = None  # engine.batch.Batch
         self.active: dict[int, Any] = {}  # batch uid -> its Pending job
         self.precision: Any = None  # engine.precision.Precision: how its weights run
+        self.group: Any = None  # engine.distributed.Group, when sharded over a group
+        self.rank_bytes: list[int] = []  # each rank's share of it, in a group
         self.last_used = time.monotonic()
 
     def load(self, markers: Any, precision: Any, *, max_sequences: int, cache_bytes: int) -> None:
         """Load the model with its reasoning ``markers``, its weights as ``precision``
-        says (a float32 copy, or as stored), and start its batch."""
+        says (a float32 copy, or as stored), and start its batch; in a group, this rank's
+        shard, and a batch the other ranks follow."""
         from mlxk.engine.batch import Batch
         from mlxk.engine.model import load
 
@@ -43,12 +46,27 @@ class ModelSlot:
         how = f" ({precision.label}: {precision.reason})" if precision is not None else ""
         log.info("loading %s%s", self.name, how, extra={"fields": fields})
         try:
-            self.loaded = load(self.info.path, markers, precision)
-            self.batch = Batch(self.loaded, max_sequences=max_sequences, cache_bytes=cache_bytes)
+            if self.group is not None:
+                self._load_shard(markers, max_sequences=max_sequences, cache_bytes=cache_bytes)
+            else:
+                self.loaded = load(self.info.path, markers, precision)
+                self.batch = Batch(
+                    self.loaded, max_sequences=max_sequences, cache_bytes=cache_bytes
+                )
         except BaseException:
             self.unload()
             raise
         self.state = "ready"
+
+    def _load_shard(self, markers: Any, *, max_sequences: int, cache_bytes: int) -> None:
+        from mlxk.engine.batch import Batch
+        from mlxk.engine.distributed import load_shard
+        from mlxk.engine.lockstep import LeaderBatch
+
+        self.loaded, self.rank_bytes = load_shard(self.info.path, self.group, markers)
+        self.weight_bytes = self.rank_bytes[0]
+        batch = Batch(self.loaded, max_sequences=max_sequences, cache_bytes=cache_bytes)
+        self.batch = LeaderBatch(batch, self.group, stop_followers=False)
 
     def unload(self) -> None:
         if self.batch is not None:
@@ -72,6 +90,8 @@ class ModelSlot:
     def expired(self) -> bool:
         """Idle past its keep_alive (else --idle-unload); never while it has requests."""
         limit = self.keep_alive if self.keep_alive is not None else self.idle_unload
+        if self.group is not None:  # every rank holds it: it stays for the group's life
+            return False
         if self.active or limit is None or math.isinf(limit):
             return False
         return self.idle_seconds >= limit

@@ -35,6 +35,7 @@ def timings_of(chunk: Chunk) -> dict:
         "cached_tokens": counts.cached_tokens,
         "peak_memory_bytes": t.peak_memory_bytes,
         "weights": t.weights,
+        "collective_seconds": t.collective_s,
     }
 
 

@@ -13,10 +13,11 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from mlxk.errors import InternalError, MlxkError, ServerBusy
+from mlxk.errors import GroupUnavailable, InternalError, MlxkError, ServerBusy
 from mlxk.server.embedder import EmbeddingSlot, EmbedRequest
 from mlxk.server.jobs import (
     END,
@@ -63,6 +64,8 @@ class Worker:
         self.batch_window = batch_window
         self.default_max_tokens = default_max_tokens
         self._stepped: str | None = None  # the model of the last decode step (its timing)
+        self.step_started: float | None = None  # while a step runs (a group's watchdog)
+        self.group_lost: Callable[[str], None] = lambda reason: None
 
     @property
     def running(self) -> int:
@@ -306,13 +309,22 @@ class Worker:
             self._timer.reset()
             self._stepped = slot.name
         self._timer.before_step(len(slot.active), batch.prefilling)
+        self.step_started = time.monotonic()
         try:
             results = batch.step()
         except Exception as error:  # noqa: BLE001 - the batch failed: fail its requests, go on
+            if slot.group is not None:  # a rank is gone: this group cannot go on
+                reason = f"the distributed group lost a rank ({error})"
+                log.error("%s; its requests fail and the group restarts", reason)
+                self._end_slot(slot, GroupUnavailable(reason))
+                self.group_lost(reason)
+                return
             log.exception("a batch step of %s failed; its requests fail", slot.name)
             self._end_slot(slot, _as_mlxk(error))
             self.residents.drop(slot)
             return
+        finally:
+            self.step_started = None
         if not self.running:
             self._timer.reset()
         self.residents.used(slot)

@@ -36,6 +36,8 @@ class Shape:
 
 PRESETS = {
     "tiny": Shape(hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128),
+    # sharded over 2 or 4 ranks (heads and layers divide by 4), layers most of its bytes
+    "shards": Shape(hidden=256, layers=4, heads=4, kv_heads=4, intermediate=1024),
     "26m": Shape(hidden=512, layers=8, heads=8, kv_heads=4, intermediate=1536),
     "100m": Shape(hidden=768, layers=16, heads=12, kv_heads=4, intermediate=2048),
     "190m": Shape(hidden=1024, layers=16, heads=16, kv_heads=4, intermediate=2816),
@@ -51,17 +53,25 @@ def parameter_count(shape: Shape, vocab_size: int) -> int:
     return shape.layers * (attention + mlp + norms) + 2 * vocab_size * shape.hidden + shape.hidden
 
 
-def synthetic_files(preset: str, *, seed: int = 0, dtype: str = "float32") -> dict[str, bytes]:
+# mlx-lm shards llama by tensor, qwen2 by tensor or pipeline, and phi3 not at all
+FAMILIES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "phi3": "Phi3ForCausalLM"}
+
+
+def synthetic_files(
+    preset: str, *, seed: int = 0, dtype: str = "float32", family: str = "llama"
+) -> dict[str, bytes]:
+    import importlib
+
     import mlx.core as mx
     from mlx.utils import tree_flatten
-    from mlx_lm.models import llama
 
+    module = importlib.import_module(f"mlx_lm.models.{family}")
     shape = PRESETS[preset]
     tokens = family_tokens(LLAMA3)
     eos_ids = [tokens.ids[LLAMA3.eos], *(tokens.ids[t] for t in LLAMA3.extra_eos)]
     config = {
-        "model_type": "llama",
-        "architectures": ["LlamaForCausalLM"],
+        "model_type": family,
+        "architectures": [FAMILIES[family]],
         "hidden_size": shape.hidden,
         "intermediate_size": shape.intermediate,
         "num_hidden_layers": shape.layers,
@@ -77,7 +87,7 @@ def synthetic_files(preset: str, *, seed: int = 0, dtype: str = "float32") -> di
         "torch_dtype": dtype,
     }
     mx.random.seed(seed)
-    model = llama.Model(llama.ModelArgs.from_dict(config))
+    model = module.Model(module.ModelArgs.from_dict(config))
     params = {}
     for name, value in tree_flatten(model.parameters()):
         if name.endswith("norm.weight"):
@@ -127,11 +137,22 @@ def _printable_ids(tokens) -> frozenset[int]:
     )
 
 
-def write_synthetic(hub: Path, preset: str, *, dtype: str = "float32") -> tuple[str, WrittenRepo]:
+def write_synthetic(
+    hub: Path, preset: str, *, dtype: str = "float32", family: str = "llama"
+) -> tuple[str, WrittenRepo]:
     """Write the ``preset`` model into ``hub``; returns its name and where it landed."""
-    name = f"mlxk-bench/Synthetic-{preset}-{dtype}"
-    return name, write_repo(hub, name, synthetic_files(preset, dtype=dtype))
+    kind = "" if family == "llama" else f"-{family}"
+    name = f"mlxk-bench/Synthetic-{preset}{kind}-{dtype}"
+    return name, write_repo(hub, name, synthetic_files(preset, dtype=dtype, family=family))
 
 
 def _json(obj) -> bytes:
     return (json.dumps(obj, indent=2) + "\n").encode()
+
+
+GROUP_MODELS = (("shards", "llama"), ("shards", "qwen2"), ("tiny", "phi3"))
+
+
+def write_group_models(hub: Path) -> list[str]:
+    """The models distributed serving is tested with (see :data:`GROUP_MODELS`)."""
+    return [write_synthetic(hub, preset, family=family)[0] for preset, family in GROUP_MODELS]

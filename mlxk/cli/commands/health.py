@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     if args.model and args.all:
         raise UsageError("--all checks every model: give a MODEL or --all, not both")
+    if getattr(args, "hosts", None):
+        return _check_hosts(args, settings, sink)
     if args.model:
         resolved = resolve_model(settings.hub_cache, args.model)
         targets = [(resolved.repo, resolved.snapshot)]
@@ -51,3 +53,14 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     }
     sink.result("health", data, render_health)
     return 1 if unhealthy else 0
+
+
+def _check_hosts(args: Namespace, settings: Settings, sink: Sink) -> int:
+    """``health MODEL --hosts``: whether every host of a group can run MODEL."""
+    from mlxk.cli.group import check_group
+
+    if not args.model or args.all:
+        raise UsageError("--hosts checks one MODEL on every host: give a MODEL")
+    data = check_group(settings, args.model, args.hosts)
+    sink.result("health", data, render_health)
+    return 1 if data["unhealthy"] or data["group"]["problem"] else 0

@@ -130,6 +130,15 @@ def _schema(path: str) -> dict:
 
 
 def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
+    if getattr(args, "hosts", None):
+        from mlxk.cli.commands.run_group import run_on_group
+
+        return run_on_group(args, settings, sink)
+    return _run(args, settings, sink, read_prompt(args))
+
+
+def read_prompt(args: Namespace) -> str | None:
+    """The prompt: the argument, or stdin for '-' (with the instruction below it)."""
     prompt = args.prompt
     instruction = getattr(args, "instruction", None)
     if instruction is not None and prompt != "-":
@@ -141,6 +150,10 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
         prompt = sys.stdin.read()
         if instruction:
             prompt = f"{prompt.rstrip()}\n\n{instruction}" if prompt.strip() else instruction
+    return prompt
+
+
+def _run(args: Namespace, settings: Settings, sink: Sink, prompt: str | None) -> int:
     if prompt is None or args.interactive:
         from mlxk.cli.commands.chat import chat_loop
 
@@ -153,9 +166,16 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
 
 
 def run_once(
-    settings: Settings, sink: Sink, model: str, options: RunOptions, *, command: str = "run"
+    settings: Settings,
+    sink: Sink,
+    model: str,
+    options: RunOptions,
+    *,
+    command: str = "run",
+    opened: Any = None,
 ) -> int:
-    with model_session(settings, sink, model, options) as session:
+    """One answer; ``opened``: the session to answer with (default: load ``model``)."""
+    with opened or model_session(settings, sink, model, options) as session:
         messages = session.messages(options.prompt, system=options.system)
         printer = StreamPrinter(sink, options.hide_reasoning) if options.stream else None
         try:

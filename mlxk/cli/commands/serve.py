@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlxk.errors import AddressInUse, IncompatibleRuntime, MlxkError, ServerFailed, UsageError
 
@@ -45,8 +45,8 @@ def api_key(args: Namespace, settings: Settings) -> str | None:
     return settings.api_key
 
 
-def preflight(args: Namespace, settings: Settings) -> None:
-    """Refuse, once and at once, what no restart would fix."""
+def preflight(args: Namespace, settings: Settings, *, port: bool = True) -> None:
+    """Refuse, once and at once, what no restart would fix (``port``: a taken port too)."""
     from mlxk.cache.markers import parse_flag, read_user_config, user_config
     from mlxk.server.settings import model_dir
 
@@ -64,7 +64,8 @@ def preflight(args: Namespace, settings: Settings) -> None:
         from mlxk.cache.info import resolve_runnable
 
         resolve_runnable(settings.hub_cache, args.model, kind=None)
-    check_port_free(args.host, args.port)
+    if port:
+        check_port_free(args.host, args.port)
 
 
 def check_engine(sink: Sink) -> None:
@@ -102,7 +103,13 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
+    from mlxk.server.group import in_group
+
     key = api_key(args, settings)
+    if args.hosts and not in_group():
+        return _serve_group(args, settings, key, sink)
+    if in_group():
+        return _rank(args, settings, key, sink)
     if args.supervise:
         preflight(args, settings)
         from mlxk.server.supervisor import supervise
@@ -130,6 +137,102 @@ def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
     return _serve(args, settings, key, sink)
 
 
+def _child_env(key: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
+    env[SUPERVISOR_ENV] = str(os.getpid())
+    if key:
+        env[API_KEY_ENV] = key
+    return env
+
+
+def _serve_group(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> int:
+    """``serve --hosts``: check every host, then run the group through mlx.launch and
+    start it again after a fault (see mlxk.server.group)."""
+    from mlxk.cli.group import plan_group
+    from mlxk.server.group import Launch, supervise_group
+    from mlxk.server.hosts import check_hosts
+    from mlxk.server.settings import child_argv
+
+    if not args.model:
+        raise UsageError("--hosts shards the model --model names over the group: give --model")
+    preflight(args, settings)
+    plan = plan_group(settings, args.model, args.hosts, args.backend, args.sharding)
+    args.sharding, args.backend = plan.sharding, plan.hostfile.backend  # every rank alike
+    launch = Launch(plan.hostfile, child_argv(args), port=args.group_port)
+    sink.note(
+        f"mlxk serve: {args.model} over {plan.hostfile.size} ranks"
+        f" ({plan.hostfile.backend}, {plan.sharding} sharding)"
+    )
+    outcome = supervise_group(
+        launch,
+        host=args.host,
+        port=args.port,
+        check=lambda: check_hosts(plan.hostfile, settings.hub_cache, args.model),
+        env=_child_env(key),
+        log=sink.note,
+    )
+    return _report(args, sink, outcome)
+
+
+def _rank(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> int:
+    """A rank of a group: rank 0 serves, the others follow it."""
+    from mlxk.engine.distributed import join
+    from mlxk.server.group import note_rank0
+    from mlxk.server.supervisor import exit_with_parent
+
+    exit_with_parent(os.getppid())  # the launcher: when it goes, so does this rank
+    note_rank0()
+    group = join(args.backend, args.sharding)
+    if group.rank != 0:
+        return _follow(args, settings, group, sink)
+    try:
+        preflight(args, settings, port=False)  # checked before; a restart's 503 stand-in holds it
+        check_engine(sink)
+    except MlxkError as error:
+        sink.error("serve", error)
+        return _exit(EXIT_CANNOT_START)
+    return _serve(args, settings, key, sink, group=group)
+
+
+def _follow(args: Namespace, settings: Settings, group: Any, sink: Sink) -> int:
+    """Load this rank's shard and make rank 0's batch calls until it stops."""
+    from mlxk.cache.info import resolve_runnable
+    from mlxk.cache.markers import configured
+    from mlxk.engine.batch import Batch
+    from mlxk.engine.distributed import load_shard
+    from mlxk.engine.lockstep import follow
+    from mlxk.server.settings import from_args
+
+    server = from_args(args, hub_cache=settings.hub_cache, config_home=settings.config_home)
+    code = 0
+    try:
+        info = resolve_runnable(settings.hub_cache, args.model)
+        flag = server.reasoning_tokens
+        markers = configured(info.name, info.path, config_home=server.config_home, flag=flag)
+        loaded, _ = load_shard(info.path, group, markers)
+        batch = Batch(
+            loaded,
+            max_sequences=max(1, server.max_concurrency),
+            cache_bytes=server.prompt_cache_bytes,
+        )
+        follow(batch, group)
+    except (MlxkError, RuntimeError) as error:
+        sink.note(f"mlxk serve: rank {group.rank}: {getattr(error, 'message', error)}")
+        code = 1
+    return _exit(code)
+
+
+def _exit(code: int) -> int:
+    """End a rank now (see _serve on why not through the interpreter's finalization)."""
+    from mlxk.server.group import write_status
+
+    write_status(code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _report(args: Namespace, sink: Sink, outcome: int) -> int:
     """How the server ended, for a script (``--json``): one envelope either way."""
     if outcome == 0:
@@ -145,7 +248,9 @@ def _report(args: Namespace, sink: Sink, outcome: int) -> int:
     return 1
 
 
-def _serve(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> int:
+def _serve(
+    args: Namespace, settings: Settings, key: str | None, sink: Sink, *, group: Any = None
+) -> int:
     from mlxk.engine.memory import give_freed_heap_back
     from mlxk.server.app import create_app
     from mlxk.server.logs import uvicorn_log_config
@@ -160,8 +265,9 @@ def _serve(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> 
         config_home=settings.config_home,
     )
     give_freed_heap_back()  # before threads allocate: idle unload returns what it frees
+    app = create_app(server_settings, group=group)
     server = make_server(
-        create_app(server_settings),
+        app,
         args.host,
         args.port,
         log_level=args.log_level,
@@ -175,13 +281,12 @@ def _serve(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> 
     code = 0 if server.started else EXIT_CANNOT_START
     if code:
         sink.note(f"mlxk serve: the server could not start on {args.host}:{args.port}")
+    elif app.state.manager.group is not None:
+        code = app.state.manager.group.exit_code
     if not settings.supervisor_pid:  # a supervisor reports for its child
         code = _report(args, sink, code)
     # The server has shut down cleanly (requests ended, models freed, worker joined). Skip
     # the interpreter's finalization: threads that used mlx run its thread-local
     # destructors as they end, and when one still runs while Python finalizes it takes the
     # GIL, is torn down, and the C++ runtime aborts the process (SIGABRT instead of exit 0).
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    return _exit(code)
