@@ -47,6 +47,9 @@ def test_the_hostfiles_backend_is_kept_unless_the_flag_names_one(tmp_path):
         ([{"ssh": "localhost", "ips": "10.0.0.1"}], "must be a list of strings"),
         ([{"ssh": "mac-2", "ips": ["10.0.0.2"]}], "rank 0 (mac-2) must be this machine"),
         ([{"ssh": "localhost"}, {"ssh": "mac-2", "ips": ["10.0.0.2"]}], "has no 'ips'"),
+        ([{"ssh": "localhost"}, {"ssh": "-oProxyCommand=x", "ips": ["1.2.3.4"]}], "not a host"),
+        ({"backend": "carrier-pigeon", "hosts": [{"ssh": "localhost"}]}, "not one of ring"),
+        ({"envs": 5, "hosts": [{"ssh": "localhost"}]}, "'envs' must be a list"),
     ],
 )
 def test_a_hostfile_that_cannot_work_is_refused_with_the_reason(tmp_path, data, named):

@@ -46,6 +46,15 @@ Feature: One model sharded over a group of ranks (serve --hosts, run --hosts)
     Then it exits with code 0 within 20 seconds
     And no process of the group is left
 
+  @slow
+  Scenario: A rank that stops answering ends the group after --group-timeout
+    # spec: DIST-FAULT
+    When I start "mlxk serve --model mlxk-bench/Synthetic-shards-float32 --group-timeout 3" over 2 local ranks
+    And a long stream is running when rank 1 is stopped
+    Then the stream ends with a group_unavailable error event and [DONE]
+    And the group answers again as a single process does, from new ranks
+    And no process of the old group is left
+
   Scenario: run --hosts answers as run does
     # spec: DIST-RUN
     When I run "mlxk run mlxk-bench/Synthetic-shards-float32 'Tell me a story' --max-tokens 16" on one process and over 2 local ranks

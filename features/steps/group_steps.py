@@ -65,7 +65,10 @@ def group_port() -> int:
 def distributed_models(world, group_hub):
     world["hub"] = group_hub
     world["env"]["HF_HUB_CACHE"] = str(group_hub)
-    unreachable = [{"ssh": "localhost"}, {"ssh": "127.0.0.2", "ips": ["127.0.0.2"]}]
+    unreachable = [
+        {"ssh": "localhost", "ips": ["127.0.0.1"]},
+        {"ssh": "127.0.0.2", "ips": ["127.0.0.2"]},
+    ]
     world["fill"] = {
         "<two local hosts>": _hostfile(world, "two", _local(2)),
         "<three local hosts>": _hostfile(world, "three", _local(3)),
@@ -264,6 +267,16 @@ def collective_time(world):
 # -- faults ------------------------------------------------------------------------------
 @when("a long stream is running when rank 1 is killed")
 def kill_rank_mid_stream(world):
+    _stream_and_signal(world, signal.SIGKILL)
+
+
+@when("a long stream is running when rank 1 is stopped")
+def stop_rank_mid_stream(world):
+    """SIGSTOP: a host gone silent (no socket closes, its peers just wait)."""
+    _stream_and_signal(world, signal.SIGSTOP)
+
+
+def _stream_and_signal(world, signum: int) -> None:
     model, events = _served_model(world), []
     started = threading.Event()
     body = {
@@ -288,7 +301,7 @@ def kill_rank_mid_stream(world):
     assert started.wait(60), "the stream did not start"
     world["old_group"] = group_processes(world)
     rank1 = next(pid for pid, rank in world["old_group"].items() if rank == "1")
-    os.kill(rank1, signal.SIGKILL)
+    os.kill(rank1, signum)
     reader.join(60)
     assert not reader.is_alive(), "the stream hangs after its rank was killed"
     world["events"] = events

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class GroupPlan:
     hostfile: Hostfile
-    model: str
+    model: str  # pinned to the snapshot checked here (name@commit): every rank loads it
     sharding: str
 
 
@@ -39,8 +39,9 @@ def plan_group(
     hostfile = read_hostfile(hosts, backend)
     info = resolve_runnable(settings.hub_cache, model)
     chosen = choose_sharding(read_json(info.path / "config.json") or {}, sharding, hostfile.size)
-    require_hosts(hostfile, settings.hub_cache, model)
-    return GroupPlan(hostfile, model, chosen)
+    pinned = f"{info.name}@{info.hash}" if info.hash and info.source == "cache" else model
+    require_hosts(hostfile, settings.hub_cache, pinned)
+    return GroupPlan(hostfile, pinned, chosen)
 
 
 def check_group(settings: Settings, model: str, hosts: str) -> dict:

@@ -33,7 +33,14 @@ def _pipelined(model: Any) -> bool:
 class Batch(SoloPath, PrefillPath):
     """The sequences a server decodes together, on one loaded model (one thread only)."""
 
-    def __init__(self, loaded: LoadedModel, *, max_sequences: int, cache_bytes: int):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        max_sequences: int,
+        cache_bytes: int,
+        model_bytes: int | None = None,
+    ):
         from mlx_lm.generate import BatchGenerator
 
         from mlxk.engine.prompt_index import prompt_cache
@@ -48,7 +55,7 @@ class Batch(SoloPath, PrefillPath):
         )
         self._cache = prompt_cache(max_size=64, max_bytes=max(cache_bytes, 0))
         self._cache_enabled = cache_bytes > 0
-        self._one_pass_positions = one_pass_positions(loaded.model)
+        self._one_pass_positions = one_pass_positions(loaded.model, model_bytes)
         self._next_id = 0
         self._sequences: dict[int, Sequence] = {}
         self._waiting: list[int] = []  # to prefill in the next step
@@ -84,12 +91,13 @@ class Batch(SoloPath, PrefillPath):
             rest = tokens[-1:]
         return cache, rest
 
-    def add(self, prompt: Prompt, params: GenerationParams) -> int:
+    def add(self, prompt: Prompt, params: GenerationParams, *, ident: int | None = None) -> int:
         """Admit a sequence; it is prefilled by the next :meth:`step`.
 
         Args:
             prompt: its tokens; a prefix the prompt cache holds is not computed again.
             params: its limits and sampling (each sequence samples with its own).
+            ident: the id to give it (a follower rank takes the one rank 0 gave).
 
         Returns:
             The sequence's id, as :class:`StepResult` and :meth:`cancel` name it.
@@ -99,8 +107,8 @@ class Batch(SoloPath, PrefillPath):
         cache, rest = self._cached_start(tokens)
         cached = len(tokens) - len(rest)
         sampler, processors = make_sampling(params)
-        ident = self._next_id
-        self._next_id += 1
+        ident = self._next_id if ident is None else ident
+        self._next_id = ident + 1
         sequence = Sequence(
             TokenPipeline(self.loaded, prompt, params, cached, processors),
             tokens,

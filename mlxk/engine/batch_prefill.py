@@ -29,19 +29,21 @@ PREFILL_CHUNK = 2048  # prompt tokens per forward pass, as mlx-lm's default
 FLOPS_PER_WEIGHT_BYTE = 5
 
 
-def one_pass_positions(model: Any) -> int:
+def one_pass_positions(model: Any, weight_bytes: int | None = None) -> int:
     """How many positions besides the prompts' last ones a prefill may compute logits for
     (2 * hidden * vocab FLOPs each) and still beat the pass that feeding the last tokens
     apart costs (at least the time to read every weight). 0 for a model whose shape it
-    cannot read, which then always takes two passes."""
+    cannot read, which then always takes two passes. ``weight_bytes``: the whole model's
+    (a rank of a group holds a shard, and every rank must decide alike)."""
     from mlx.utils import tree_flatten
 
     args = getattr(model, "args", None)
     hidden, vocab = getattr(args, "hidden_size", None), getattr(args, "vocab_size", None)
     if not isinstance(hidden, int) or not isinstance(vocab, int) or hidden * vocab <= 0:
         return 0
-    flat: Any = tree_flatten(model.parameters())
-    weight_bytes = sum(value.nbytes for _, value in flat)
+    if weight_bytes is None:
+        flat: Any = tree_flatten(model.parameters())
+        weight_bytes = sum(value.nbytes for _, value in flat)
     return int(FLOPS_PER_WEIGHT_BYTE * weight_bytes / (2 * hidden * vocab))
 
 

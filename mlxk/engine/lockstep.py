@@ -49,17 +49,21 @@ class LeaderBatch:
         return len(self._batch)
 
     def add(self, prompt: Prompt, params: GenerationParams) -> int:
+        if self._broken:
+            raise RuntimeError("the distributed group is lost")
         if params.temperature > 0 and params.seed is None:  # every rank draws alike
             params = replace(params, seed=random.getrandbits(62))
         ident = self._batch.add(prompt, params)
         self._since[ident] = self._group.exchange.seconds
-        self._record.append(("add", Prompt(prompt.text, tuple(prompt.token_ids)), _plain(params)))
+        entry = Prompt(prompt.text, tuple(prompt.token_ids))
+        self._record.append(("add", entry, _plain(params), ident))
         return ident
 
     def cancel(self, uid: int) -> None:
         self._batch.cancel(uid)
         self._since.pop(uid, None)
-        self._record.append(("cancel", uid))
+        if not self._broken:  # a lost group has no one to tell
+            self._record.append(("cancel", uid))
 
     def step(self) -> list[StepResult]:
         record, self._record = self._record, []
@@ -112,8 +116,8 @@ def follow(batch: Batch, group: Group) -> None:
             if kind == "stop":
                 return
             if kind == "add":
-                _, prompt, params = entry
-                batch.add(prompt, rebuilt(batch.loaded, prompt, params))
+                _, prompt, params, ident = entry
+                batch.add(prompt, rebuilt(batch.loaded, prompt, params), ident=ident)
             elif kind == "cancel":
                 batch.cancel(entry[1])
             elif kind == "step":
@@ -134,9 +138,9 @@ def rebuilt(loaded: Any, prompt: Prompt, params: GenerationParams) -> Generation
 class GroupSession(Session):
     """``run --hosts`` on rank 0: answers through a batch the other ranks follow."""
 
-    def __init__(self, name: str, loaded: Any, group: Group):
+    def __init__(self, name: str, loaded: Any, group: Group, rank_bytes: list[int]):
         super().__init__(name, loaded)
-        self.batch = LeaderBatch(solo_batch(loaded), group)
+        self.batch = LeaderBatch(solo_batch(loaded, rank_bytes), group)
 
     def generate(
         self,
@@ -162,9 +166,28 @@ class GroupSession(Session):
         return fold(chunks(), on_chunk)
 
 
-def solo_batch(loaded: Any) -> Batch:
+def solo_batch(loaded: Any, rank_bytes: list[int]) -> Batch:
     """The batch of one ``run --hosts`` answer (every rank makes the same)."""
-    return Batch(loaded, max_sequences=1, cache_bytes=0)
+    return group_batch(loaded, rank_bytes, max_sequences=1, cache_bytes=0)
+
+
+def group_batch(
+    loaded: Any, rank_bytes: list[int], *, max_sequences: int, cache_bytes: int
+) -> Batch:
+    """A batch every rank of a group builds alike, though each holds another shard: its
+    prefill choice from the whole model's bytes, and its prompt cache bound in proportion
+    to the layers this rank holds, so every rank keeps and evicts the same prefixes."""
+    config = loaded.config.get("text_config") or loaded.config
+    layers = int(config.get("num_hidden_layers") or 0)
+    held = len(getattr(loaded.model, "layers", ()) or ())
+    if layers and held:
+        cache_bytes = cache_bytes // layers * held
+    return Batch(
+        loaded,
+        max_sequences=max_sequences,
+        cache_bytes=cache_bytes,
+        model_bytes=sum(rank_bytes),
+    )
 
 
 @contextmanager
@@ -173,8 +196,8 @@ def group_session(name: str, path: Any, group: Group, markers: Any = None) -> It
     from mlxk.engine.distributed import load_shard
     from mlxk.engine.model import unload
 
-    loaded, _ = load_shard(path, group, markers)
-    session = GroupSession(name, loaded, group)
+    loaded, rank_bytes = load_shard(path, group, markers)
+    session = GroupSession(name, loaded, group, rank_bytes)
     try:
         yield session
     finally:

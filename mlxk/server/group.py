@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,20 +41,34 @@ from mlxk.server.supervisor import (
 STATUS_ENV = "MLXK_GROUP_STATUS"  # where rank 0 writes its exit code
 EXIT_GROUP_LOST = 75  # rank 0 ended because a rank was lost (EX_TEMPFAIL)
 RESTART_DELAY_S = 2.0
+LINGER_S = 3.0  # how long the launcher may outlive rank 0
 RECHECK_S = 2.0
 _RING_NOISE = re.compile(r"\[ring\] (Socket \d+ was closed|Sending to|Receiving from)")
 _NODE_WARNING = re.compile(r"Node with rank (\d+) (exited with code -?\d+|was killed)")
 
 
+_rank: list[int] = []  # this process's rank, once it has joined its group
+
+
 def in_group() -> bool:
-    """Whether this process is a rank mlxk started through mlx.launch."""
-    return STATUS_ENV in os.environ and "MLX_RANK" in os.environ
+    """Whether this process is a rank mlxk started through mlx.launch (which sets the
+    status path on every rank, whatever the backend: mpirun sets no MLX_RANK)."""
+    return STATUS_ENV in os.environ
+
+
+def joined(rank: int) -> None:
+    """This process is rank ``rank``; rank 0 leaves its pid for the supervisor, which
+    waits for it to drain."""
+    _rank[:] = [rank]
+    path = os.environ.get(STATUS_ENV)
+    if path and rank == 0:
+        Path(path + ".pid").write_text(str(os.getpid()), encoding="utf-8")
 
 
 def write_status(code: int) -> None:
     """Rank 0 says how it ended (mlx.launch's own exit code says nothing)."""
     path = os.environ.get(STATUS_ENV)
-    if path and os.environ.get("MLX_RANK") == "0":
+    if path and _rank == [0]:
         Path(path).write_text(str(code), encoding="utf-8")
 
 
@@ -76,13 +91,6 @@ def take_over_port(host: str, port: int, timeout: float = 10.0) -> None:
                 return
             except OSError:
                 time.sleep(0.02)
-
-
-def note_rank0() -> None:
-    """Rank 0 leaves its pid beside its status: the supervisor waits for it to drain."""
-    path = os.environ.get(STATUS_ENV)
-    if path and os.environ.get("MLX_RANK") == "0":
-        Path(path + ".pid").write_text(str(os.getpid()), encoding="utf-8")
 
 
 class Launch:
@@ -125,6 +133,7 @@ class Launch:
             self.command,
             env=env,
             start_new_session=True,
+            stdin=subprocess.PIPE,  # never written: the launcher polls it and forwards it
             stderr=subprocess.PIPE,
             preexec_fn=_die_with_parent,
         )
@@ -154,13 +163,25 @@ class Launch:
         except (OSError, ValueError):
             return None
 
+    @property
+    def ready(self) -> bool:
+        """Whether rank 0 has loaded and asked for the port."""
+        return (self.workdir / "status.ready").exists()
+
     def wait_ready(self, stopping: Callable[[], bool]) -> None:
-        """Until rank 0 has loaded and wants the port (or the group ended first)."""
+        """Until rank 0 has loaded and wants the port, or the group (or rank 0) ended."""
         assert self.process is not None
-        while not (self.workdir / "status.ready").exists():
-            if stopping() or self.process.poll() is not None:
+        seen = False
+        while not self.ready:
+            running = self.rank0_running
+            seen = seen or running
+            if stopping() or self.process.poll() is not None or (seen and not running):
                 return
             time.sleep(0.02)
+
+    def clean(self) -> None:
+        """Remove the launch's files (its hostfile, status, a run's prompt)."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     @property
     def rank0_running(self) -> bool:
@@ -183,10 +204,12 @@ class Launch:
             seen = seen or rank0
             if not launcher and not rank0:
                 break
-            if stopping() or not launcher or (seen and not rank0):
+            if stopping() or not launcher:  # rank 0 may be draining its streams
                 deadline = deadline or time.monotonic() + GRACE_S
-                if time.monotonic() > deadline:
-                    break
+            elif seen and not rank0:  # the launcher lingers on a rank it cannot stop
+                deadline = deadline or time.monotonic() + LINGER_S
+            if deadline is not None and time.monotonic() > deadline:
+                break
             time.sleep(0.1)
         self.reap()
 
@@ -272,7 +295,7 @@ def supervise_group(
         launch.stop()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    restarts: list[float] = []
+    failures = 0  # group ends in a row without a minute of serving between
     stand_in: Degraded | None = None
     try:
         while True:
@@ -280,16 +303,17 @@ def supervise_group(
             if stand_in is not None:  # 503 until the new rank 0 takes the port over
                 launch.wait_ready(stopping.is_set)
                 stand_in.close()
+            started = time.monotonic()
             launch.wait(stopping.is_set)
             code = launch.rank0_code
             if stopping.is_set():
                 return 0
             if code in (EXIT_CANNOT_START, EXIT_USAGE):
                 return code
-            now = time.monotonic()
-            restarts = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
-            if len(restarts) > RESTART_LIMIT:
-                log(f"mlxk serve: the group ended {len(restarts)} times in a minute; giving up")
+            served = launch.ready and time.monotonic() - started > RESTART_WINDOW_S
+            failures = 1 if served else failures + 1
+            if failures > RESTART_LIMIT:
+                log(f"mlxk serve: the group ended {failures} times in a row; giving up")
                 return 1
             reason = f"the distributed group lost {launch.lost or 'rank 0'}; restarting it"
             log(f"mlxk serve: {reason}")

@@ -2,7 +2,7 @@
 when it breaks.
 
 A step that raises (the backend lost a peer) or that has not returned after
-``STEP_TIMEOUT_S`` (a host that stopped answering: TCP may never say so) ends the group:
+``--group-timeout`` (a host that stopped answering: TCP may never say so) ends the group:
 the running requests fail with ``group_unavailable``, new ones get 503 with the reason,
 and rank 0 stops itself, so that the supervisor starts the group again once every host
 is back (:mod:`mlxk.server.group`).
@@ -23,15 +23,15 @@ from mlxk.server.jobs import Failed
 
 log = logging.getLogger("mlxk.server")
 
-STEP_TIMEOUT_S = 30.0
 STOP_AFTER_S = 0.5  # time for the failed requests' last events to go out
 EXIT_AFTER_S = 2.0  # then a rank 0 whose worker is stuck in a collective exits anyway
 
 
 class GroupWatch:
-    def __init__(self, group: Any, worker: Any, hostfile: str | None):
+    def __init__(self, group: Any, worker: Any, hostfile: str | None, step_timeout: float):
         self.group = group  # engine.distributed.Group
         self.worker = worker
+        self.step_timeout = step_timeout  # --group-timeout
         self.hosts = _host_names(hostfile, group.size)
         self.degraded: str | None = None
         worker.group_lost = self.lost
@@ -74,15 +74,15 @@ class GroupWatch:
 
     def _watch(self) -> None:
         """Fail the running requests of a step that does not return: after
-        ``STEP_TIMEOUT_S``, or after a second once the server is stopping (the launcher
+        ``--group-timeout``, or after a second once the server is stopping (the launcher
         stops rank 0 when another rank dies; its streams must end before uvicorn cuts
         them)."""
         while True:
             time.sleep(0.25)
             started, shared = self.worker.step_started, self.worker.shared
             stuck = time.monotonic() - started if started is not None else 0.0
-            if stuck > STEP_TIMEOUT_S:
-                reason = f"a rank of the group did not answer for {STEP_TIMEOUT_S:.0f} s"
+            if stuck > self.step_timeout:
+                reason = f"a rank of the group did not answer for {self.step_timeout:g} s"
             elif shared.aborting and stuck > 1.0:
                 reason = f"the distributed group stopped: a rank left mid-step ({shared.aborting})"
             else:

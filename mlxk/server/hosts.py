@@ -14,6 +14,7 @@ in batch mode with a connect timeout, under an overall timeout.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -24,6 +25,9 @@ from typing import Any
 from mlxk.errors import GroupUnavailable, MlxkError, UsageError
 
 LOCAL_NAMES = ("127.0.0.1", "localhost", "::1")
+BACKENDS = ("ring", "mpi", "jaccl")
+# what ssh takes as a destination, and never as an option (no leading '-')
+_SSH_NAME = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_:\[][A-Za-z0-9._:\]-]*")
 SSH_TIMEOUT_S = 5
 CHECK_TIMEOUT_S = 60.0
 
@@ -88,12 +92,23 @@ def read_hostfile(path: str | Path, backend: str | None = None) -> Hostfile:
     for rank, entry in enumerate(listed):
         if not isinstance(entry, dict) or not isinstance(entry.get("ssh"), str):
             raise UsageError(f"hostfile {where}: host {rank} needs an 'ssh' name")
+        if not _SSH_NAME.fullmatch(entry["ssh"]):
+            raise UsageError(
+                f"hostfile {where}: host {rank}'s ssh name {entry['ssh']!r} is not a host name"
+                " (letters, digits, '.', '-', '_', ':', optionally user@)"
+            )
         ips = entry.get("ips") or []
         if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
             raise UsageError(f"hostfile {where}: host {rank}'s 'ips' must be a list of strings")
         hosts.append(Host(rank, entry["ssh"], tuple(ips), tuple(entry.items())))
     chosen = backend or (data.get("backend") if isinstance(data, dict) else None) or "ring"
-    envs = tuple(data.get("envs") or ()) if isinstance(data, dict) else ()
+    if chosen not in BACKENDS:
+        raise UsageError(
+            f"hostfile {where}: backend {chosen!r} is not one of {', '.join(BACKENDS)}"
+        )
+    envs = data.get("envs") or [] if isinstance(data, dict) else []
+    if not isinstance(envs, list) or not all(isinstance(e, str) and "=" in e for e in envs):
+        raise UsageError(f"hostfile {where}: 'envs' must be a list of NAME=VALUE strings")
     if not hosts[0].local:
         raise UsageError(
             f"hostfile {where}: rank 0 ({hosts[0].ssh}) must be this machine (localhost or"
@@ -107,7 +122,7 @@ def read_hostfile(path: str | Path, backend: str | None = None) -> Hostfile:
                     f"hostfile {where}: {host.label} has no 'ips' (the ring backend connects"
                     " by IP address, and the other machines must reach this one's too)"
                 )
-    return Hostfile(where, tuple(hosts), chosen, envs)
+    return Hostfile(where, tuple(hosts), chosen, tuple(envs))
 
 
 def check_hosts(hostfile: Hostfile, hub: Path, model: str) -> list[str]:
@@ -142,7 +157,11 @@ def versions() -> dict[str, str]:
     from mlxk import __version__
     from mlxk.cache.health import installed_version
 
-    return {"mlxk": __version__, "mlx": installed_version("mlx") or "none"}
+    return {
+        "mlxk": __version__,
+        "mlx": installed_version("mlx") or "none",
+        "mlx-lm": installed_version("mlx-lm") or "none",
+    }
 
 
 _REMOTE = (
@@ -161,7 +180,7 @@ _REMOTE = (
 
 def _check_remote(host: Host, model: str) -> None:
     command = shlex.join([sys.executable, "-c", _REMOTE, model])
-    ssh = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_TIMEOUT_S}", host.ssh]
+    ssh = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_TIMEOUT_S}", "--", host.ssh]
     try:
         done = subprocess.run(
             [*ssh, command], capture_output=True, text=True, timeout=CHECK_TIMEOUT_S
@@ -182,11 +201,14 @@ def _check_remote(host: Host, model: str) -> None:
             f"mlxk does not run there as {sys.executable}: {last} (install mlxk at the"
             " same path on every host)"
         ) from None
-    if report["versions"] != versions():
-        theirs, ours = report["versions"], versions()
+    theirs, ours = report.get("versions") if isinstance(report, dict) else None, versions()
+    if theirs != ours:
+        said = theirs if isinstance(theirs, dict) else {}
         raise GroupUnavailable(
-            f"runs mlxk {theirs['mlxk']} on mlx {theirs['mlx']}; this machine runs mlxk"
-            f" {ours['mlxk']} on mlx {ours['mlx']}"
+            "runs "
+            + ", ".join(f"{k} {said.get(k, '?')}" for k in ours)
+            + "; this machine runs "
+            + ", ".join(f"{k} {v}" for k, v in ours.items())
         )
     if "problem" in report:
         raise GroupUnavailable(report["problem"])

@@ -109,7 +109,11 @@ class ModelManager:
             default_max_tokens=settings.max_tokens,
         )
         self._thread: threading.Thread | None = None
-        self.group = GroupWatch(group, self.worker, settings.hosts) if group is not None else None
+        self.group = (
+            GroupWatch(group, self.worker, settings.hosts, settings.group_timeout)
+            if group is not None
+            else None
+        )
 
     def _markers_for(self, info: ModelInfo) -> ReasoningMarkers | None:
         """The reasoning markers ``info`` loads with: --reasoning-tokens for --model's

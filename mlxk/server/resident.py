@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxk.cache.info import ModelInfo, resolve_runnable
-from mlxk.errors import InsufficientMemory, ModelNotFound
+from mlxk.errors import GroupUnavailable, InsufficientMemory, ModelNotFound
 from mlxk.server.slot import ModelSlot
 
 log = logging.getLogger("mlxk.server")
@@ -185,8 +185,12 @@ class Residents:
         return slot
 
     def _place_shard(self, info: ModelInfo) -> ModelSlot:
-        """Load this rank's shard of the group's model (it has no other)."""
+        """Load this rank's shard of the group's model (it has no other), once: the other
+        ranks load theirs when they start, never again."""
         from mlxk.engine.memory import model_bytes
+
+        if self.loads:
+            raise GroupUnavailable("the distributed group's model was lost; the group restarts")
 
         slot = ModelSlot(info, model_bytes(info.path) // self.group.size, idle_unload=None)
         slot.group = self.group

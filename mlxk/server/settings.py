@@ -54,6 +54,7 @@ class ServerSettings:
     backend: str | None = None  # its MLX backend
     sharding: str | None = None  # tensor | pipeline
     group_port: int = 32323
+    group_timeout: float = 120.0  # a step waiting longer on the other ranks ends the group
 
 
 GROUP_OPTIONS = ("hosts", "backend", "sharding", "group_port")  # run takes them too
@@ -315,6 +316,15 @@ OPTIONS: tuple[Option, ...] = (
         "how --hosts splits the model (default: tensor where mlx-lm can, else pipeline)",
         choices=("tensor", "pipeline"),
         setting="sharding",
+    ),
+    Option(
+        ("--group-timeout",),
+        "seconds a step may wait on the other ranks before the group is given up and"
+        " started again (default 120)",
+        120.0,
+        seconds,
+        metavar="SECONDS",
+        setting="group_timeout",
     ),
     Option(
         ("--group-port",),

@@ -59,13 +59,14 @@ class ModelSlot:
         self.state = "ready"
 
     def _load_shard(self, markers: Any, *, max_sequences: int, cache_bytes: int) -> None:
-        from mlxk.engine.batch import Batch
         from mlxk.engine.distributed import load_shard
-        from mlxk.engine.lockstep import LeaderBatch
+        from mlxk.engine.lockstep import LeaderBatch, group_batch
 
         self.loaded, self.rank_bytes = load_shard(self.info.path, self.group, markers)
         self.weight_bytes = self.rank_bytes[0]
-        batch = Batch(self.loaded, max_sequences=max_sequences, cache_bytes=cache_bytes)
+        batch = group_batch(
+            self.loaded, self.rank_bytes, max_sequences=max_sequences, cache_bytes=cache_bytes
+        )
         self.batch = LeaderBatch(batch, self.group, stop_followers=False)
 
     def unload(self) -> None:

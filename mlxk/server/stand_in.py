@@ -46,7 +46,10 @@ class Degraded:
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = 0
                 if 0 < length <= 1 << 20:
                     self.rfile.read(length)
                 if self.path.split("?")[0] == "/health":
@@ -67,7 +70,8 @@ class Degraded:
                 self.send_header("Retry-After", str(RETRY_AFTER_S))
                 self.send_header("Connection", "close")
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _answer
 

@@ -89,6 +89,8 @@ class Worker:
                         self._cycle()
                 except Exception as error:  # noqa: BLE001 - fail what ran, keep serving
                     log.exception("the model worker failed; its running requests fail")
+                    if self.residents.group is not None:  # its ranks are out of step now
+                        self.group_lost(f"the model worker failed ({error!r})")
                     self._end_all(_as_mlxk(error), pending=False)
                     self.residents.unload_all()
                     self.embedder.unload()
@@ -316,8 +318,8 @@ class Worker:
             if slot.group is not None:  # a rank is gone: this group cannot go on
                 reason = f"the distributed group lost a rank ({error})"
                 log.error("%s; its requests fail and the group restarts", reason)
+                self.group_lost(reason)  # first: ending the requests may raise too
                 self._end_slot(slot, GroupUnavailable(reason))
-                self.group_lost(reason)
                 return
             log.exception("a batch step of %s failed; its requests fail", slot.name)
             self._end_slot(slot, _as_mlxk(error))

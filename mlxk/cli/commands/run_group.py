@@ -39,22 +39,45 @@ def run_on_group(args: Namespace, settings: Settings, sink: Sink) -> int:
     prompt = read_prompt(args)
     if not prompt or not prompt.strip():
         raise UsageError("the prompt is empty")
-    argv = [*args.argv, "--sharding", plan.sharding, "--backend", plan.hostfile.backend]
-    launch = Launch(plan.hostfile, argv, port=args.group_port)
-    (launch.workdir / "prompt").write_text(prompt, encoding="utf-8")
-    env = dict(os.environ, **{PROMPT_ENV: str(launch.workdir / "prompt")})
-    return run_group(launch, env)
+    argv = [*_pinned(args, plan.model), "--sharding", plan.sharding]
+    launch = Launch(
+        plan.hostfile, [*argv, "--backend", plan.hostfile.backend], port=args.group_port
+    )
+    try:
+        (launch.workdir / "prompt").write_text(prompt, encoding="utf-8")
+        env = dict(os.environ, **{PROMPT_ENV: str(launch.workdir / "prompt")})
+        return run_group(launch, env)
+    finally:
+        launch.clean()
+
+
+def _pinned(args: Namespace, model: str) -> list[str]:
+    """The command line every rank runs: the model pinned to the snapshot checked here,
+    and no prompt (rank 0 reads it from a file; ``ps`` on other hosts shows none)."""
+    argv = list(args.argv)
+    at = argv.index(args.model)
+    argv[at] = model
+    rest = argv[at + 1 :]
+    for text in (args.prompt, getattr(args, "instruction", None)):
+        if text is not None and text in rest:
+            rest[rest.index(text)] = "-" if text == args.prompt else ""
+    return [*argv[: at + 1], *[word for word in rest if word != ""]]
 
 
 def _rank(args: Namespace, settings: Settings, sink: Sink) -> int:
     from mlxk.cli.commands.serve import _exit
     from mlxk.engine.distributed import join
-    from mlxk.server.group import note_rank0
+    from mlxk.server.group import joined
     from mlxk.server.supervisor import exit_with_parent
 
     exit_with_parent(os.getppid())
-    note_rank0()
-    group = join(args.backend, args.sharding)
+    try:
+        group = join(args.backend, args.sharding)
+    except (RuntimeError, ValueError) as error:
+        sink.note(f"mlxk run: cannot join the {args.backend} group: {error}")
+        joined(int(os.environ.get("MLX_RANK", "0")))
+        return _exit(1)
+    joined(group.rank)
     try:
         code = (
             _answer(args, settings, sink, group)
@@ -96,6 +119,6 @@ def _follow(args: Namespace, settings: Settings, group: Group) -> int:
     from mlxk.engine.lockstep import follow, solo_batch
 
     info, markers = _markers(args, settings)
-    loaded, _ = load_shard(info.path, group, markers)
-    follow(solo_batch(loaded), group)
+    loaded, rank_bytes = load_shard(info.path, group, markers)
+    follow(solo_batch(loaded, rank_bytes), group)
     return 0

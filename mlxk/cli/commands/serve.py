@@ -157,32 +157,41 @@ def _serve_group(args: Namespace, settings: Settings, key: str | None, sink: Sin
         raise UsageError("--hosts shards the model --model names over the group: give --model")
     preflight(args, settings)
     plan = plan_group(settings, args.model, args.hosts, args.backend, args.sharding)
-    args.sharding, args.backend = plan.sharding, plan.hostfile.backend  # every rank alike
+    # every rank alike: the snapshot checked, the sharding and backend chosen here
+    args.model, args.sharding, args.backend = plan.model, plan.sharding, plan.hostfile.backend
     launch = Launch(plan.hostfile, child_argv(args), port=args.group_port)
     sink.note(
         f"mlxk serve: {args.model} over {plan.hostfile.size} ranks"
         f" ({plan.hostfile.backend}, {plan.sharding} sharding)"
     )
-    outcome = supervise_group(
-        launch,
-        host=args.host,
-        port=args.port,
-        check=lambda: check_hosts(plan.hostfile, settings.hub_cache, args.model),
-        env=_child_env(key),
-        log=sink.note,
-    )
+    try:
+        outcome = supervise_group(
+            launch,
+            host=args.host,
+            port=args.port,
+            check=lambda: check_hosts(plan.hostfile, settings.hub_cache, plan.model),
+            env=_child_env(key),
+            log=sink.note,
+        )
+    finally:
+        launch.clean()
     return _report(args, sink, outcome)
 
 
 def _rank(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> int:
     """A rank of a group: rank 0 serves, the others follow it."""
     from mlxk.engine.distributed import join
-    from mlxk.server.group import note_rank0
+    from mlxk.server.group import joined
     from mlxk.server.supervisor import exit_with_parent
 
     exit_with_parent(os.getppid())  # the launcher: when it goes, so does this rank
-    note_rank0()
-    group = join(args.backend, args.sharding)
+    try:
+        group = join(args.backend, args.sharding)
+    except (RuntimeError, ValueError) as error:  # the backend cannot start: no retry helps
+        sink.note(f"mlxk serve: cannot join the {args.backend} group: {error}")
+        joined(int(os.environ.get("MLX_RANK", "0")))
+        return _exit(EXIT_CANNOT_START)
+    joined(group.rank)
     if group.rank != 0:
         return _follow(args, settings, group, sink)
     try:
@@ -198,9 +207,8 @@ def _follow(args: Namespace, settings: Settings, group: Any, sink: Sink) -> int:
     """Load this rank's shard and make rank 0's batch calls until it stops."""
     from mlxk.cache.info import resolve_runnable
     from mlxk.cache.markers import configured
-    from mlxk.engine.batch import Batch
     from mlxk.engine.distributed import load_shard
-    from mlxk.engine.lockstep import follow
+    from mlxk.engine.lockstep import follow, group_batch
     from mlxk.server.settings import from_args
 
     server = from_args(args, hub_cache=settings.hub_cache, config_home=settings.config_home)
@@ -209,9 +217,10 @@ def _follow(args: Namespace, settings: Settings, group: Any, sink: Sink) -> int:
         info = resolve_runnable(settings.hub_cache, args.model)
         flag = server.reasoning_tokens
         markers = configured(info.name, info.path, config_home=server.config_home, flag=flag)
-        loaded, _ = load_shard(info.path, group, markers)
-        batch = Batch(
+        loaded, rank_bytes = load_shard(info.path, group, markers)
+        batch = group_batch(
             loaded,
+            rank_bytes,
             max_sequences=max(1, server.max_concurrency),
             cache_bytes=server.prompt_cache_bytes,
         )
@@ -253,6 +262,7 @@ def _serve(
 ) -> int:
     from mlxk.engine.memory import give_freed_heap_back
     from mlxk.server.app import create_app
+    from mlxk.server.group import EXIT_GROUP_LOST
     from mlxk.server.logs import uvicorn_log_config
     from mlxk.server.serving import make_server
     from mlxk.server.settings import from_args
@@ -281,8 +291,8 @@ def _serve(
     code = 0 if server.started else EXIT_CANNOT_START
     if code:
         sink.note(f"mlxk serve: the server could not start on {args.host}:{args.port}")
-    elif app.state.manager.group is not None:
-        code = app.state.manager.group.exit_code
+    if group is not None:  # its checks passed before launch: a failed load is the group's
+        code = app.state.manager.group.exit_code if server.started else EXIT_GROUP_LOST
     if not settings.supervisor_pid:  # a supervisor reports for its child
         code = _report(args, sink, code)
     # The server has shut down cleanly (requests ended, models freed, worker joined). Skip
