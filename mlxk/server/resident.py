@@ -169,20 +169,7 @@ class Residents:
         self._plans.pop(info.name, None)
         slot = ModelSlot(info, needed, idle_unload=self.idle_unload)
         slot.precision = precision
-        self.slots[info.name] = slot
-        self._resolved[info.name] = info
-        try:
-            slot.load(
-                self.markers_for(info),
-                precision,
-                max_sequences=self.max_sequences,
-                cache_bytes=self.cache_bytes,
-            )
-        except BaseException:
-            self.drop(slot)
-            raise
-        self.loads += 1
-        return slot
+        return self._load(slot, info)
 
     def _place_shard(self, info: ModelInfo) -> ModelSlot:
         """Load this rank's shard of the group's model (it has no other), once: the other
@@ -191,20 +178,23 @@ class Residents:
 
         if self.loads:
             raise GroupUnavailable("the distributed group's model was lost; the group restarts")
-
         slot = ModelSlot(info, model_bytes(info.path) // self.group.size, idle_unload=None)
         slot.group = self.group
+        return self._load(slot, info)
+
+    def _load(self, slot: ModelSlot, info: ModelInfo) -> ModelSlot:
+        """Make ``slot`` resident and load its model (as its precision and group say)."""
         self.slots[info.name] = slot
         self._resolved[info.name] = info
         try:
             slot.load(
                 self.markers_for(info),
-                None,
+                slot.precision,
                 max_sequences=self.max_sequences,
                 cache_bytes=self.cache_bytes,
             )
         except BaseException:
-            self.slots.pop(info.name, None)
+            self.drop(slot)
             raise
         self.loads += 1
         return slot
