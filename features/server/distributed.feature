@@ -14,6 +14,7 @@ Feature: One model sharded over a group of ranks (serve --hosts, run --hosts)
     And a seeded sampled answer and a JSON-schema answer equal a single process's
     And /health shows a group of 2 ranks with "tensor" sharding
     And each rank holds at most 0.6 of the single process's model memory
+    And each local rank runs on its own share of the cores
     And /v1/models shows the group on the model's card
     And /metrics and the timings count the group's collective time
 

@@ -243,6 +243,20 @@ def rank_memory(world, share):
     assert sum(r["memory_bytes"] for r in ranks) >= single * 0.95  # all of it, somewhere
 
 
+@then("each local rank runs on its own share of the cores")
+def ranks_pinned(world):
+    allowed = {}
+    for pid, rank in group_processes(world).items():
+        if rank is None:
+            continue
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                allowed[rank] = line.split()[-1]
+    assert sorted(allowed) == ["0", "1"], allowed
+    if (os.cpu_count() or 1) >= 2:
+        assert allowed["0"] != allowed["1"], allowed
+
+
 @then("/v1/models shows the group on the model's card")
 def card_group(world):
     cards = httpx.get(world["url"] + "/v1/models", timeout=30).json()["data"]

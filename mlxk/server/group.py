@@ -226,6 +226,28 @@ class Launch:
         self.process.wait()
 
 
+def pin_local_rank(hosts: str | None, rank: int) -> None:
+    """Give this rank its own share of this machine's cores when several ranks of the
+    group run here (before mlx starts its threads). Ranks left to the scheduler migrate
+    between cores and wait on each other's collectives: pinned, two ranks on 2 cores
+    decoded 1.9x as fast. A process the user already confined (taskset) is left alone."""
+    if not hosts or not hasattr(os, "sched_setaffinity"):
+        return
+    from mlxk.errors import MlxkError
+    from mlxk.server.hosts import read_hostfile
+
+    try:
+        local = [host.rank for host in read_hostfile(hosts).hosts if host.local]
+    except MlxkError:
+        return  # a remote rank may have no copy of the hostfile: not this machine's to share
+    cores = sorted(os.sched_getaffinity(0))
+    if len(local) < 2 or rank not in local or len(cores) < (os.cpu_count() or 1):
+        return
+    share = max(1, len(cores) // len(local))
+    start = (local.index(rank) * share) % len(cores)
+    os.sched_setaffinity(0, cores[start : start + share])
+
+
 def _share_cores(hostfile: Hostfile) -> list[str]:
     """mlx.launch ``--env`` giving each rank on this machine its share of the cores for
     its BLAS threads (unless the user chose a count): ranks that each take every core

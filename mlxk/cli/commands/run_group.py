@@ -67,10 +67,11 @@ def _pinned(args: Namespace, model: str) -> list[str]:
 def _rank(args: Namespace, settings: Settings, sink: Sink) -> int:
     from mlxk.cli.commands.serve import _exit
     from mlxk.engine.distributed import join
-    from mlxk.server.group import joined
+    from mlxk.server.group import joined, pin_local_rank
     from mlxk.server.supervisor import exit_with_parent
 
     exit_with_parent(os.getppid())
+    pin_local_rank(args.hosts, int(os.environ.get("MLX_RANK", "-1")))
     try:
         group = join(args.backend, args.sharding)
     except (RuntimeError, ValueError) as error:

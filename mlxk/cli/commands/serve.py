@@ -181,10 +181,11 @@ def _serve_group(args: Namespace, settings: Settings, key: str | None, sink: Sin
 def _rank(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> int:
     """A rank of a group: rank 0 serves, the others follow it."""
     from mlxk.engine.distributed import join
-    from mlxk.server.group import joined
+    from mlxk.server.group import joined, pin_local_rank
     from mlxk.server.supervisor import exit_with_parent
 
     exit_with_parent(os.getppid())  # the launcher: when it goes, so does this rank
+    pin_local_rank(args.hosts, int(os.environ.get("MLX_RANK", "-1")))
     try:
         group = join(args.backend, args.sharding)
     except (RuntimeError, ValueError) as error:  # the backend cannot start: no retry helps
