@@ -25,3 +25,15 @@ def context_length_of(config: dict | None) -> int | None:
             if isinstance(value, str) and value.isdigit() and int(value) > 0:
                 return int(value)
     return None
+
+
+def layer_count_of(config: dict | None) -> int | None:
+    """The language model's transformer layers (``num_hidden_layers``, checking
+    text_config for multimodal ones)."""
+    if not config:
+        return None
+    for source in (config, config.get("text_config") or {}):
+        value = source.get("num_hidden_layers")
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

@@ -35,15 +35,14 @@ def one_pass_positions(model: Any, weight_bytes: int | None = None) -> int:
     apart costs (at least the time to read every weight). 0 for a model whose shape it
     cannot read, which then always takes two passes. ``weight_bytes``: the whole model's
     (a rank of a group holds a shard, and every rank must decide alike)."""
-    from mlx.utils import tree_flatten
+    from mlxk.engine.model import parameter_bytes
 
     args = getattr(model, "args", None)
     hidden, vocab = getattr(args, "hidden_size", None), getattr(args, "vocab_size", None)
     if not isinstance(hidden, int) or not isinstance(vocab, int) or hidden * vocab <= 0:
         return 0
     if weight_bytes is None:
-        flat: Any = tree_flatten(model.parameters())
-        weight_bytes = sum(value.nbytes for _, value in flat)
+        weight_bytes = parameter_bytes(model)
     return int(FLOPS_PER_WEIGHT_BYTE * weight_bytes / (2 * hidden * vocab))
 
 

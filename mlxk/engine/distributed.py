@@ -18,8 +18,6 @@ from typing import Any
 
 from mlxk.errors import ModelNotRunnable, UsageError
 
-SHARDINGS = ("tensor", "pipeline")
-
 
 @dataclass
 class Group:
@@ -103,10 +101,12 @@ def choose_sharding(config: dict, wanted: str | None, size: int) -> str:
 
 
 def _check_divides(config: dict, sharding: str, size: int) -> None:
+    from mlxk.configs import layer_count_of
+
     inner = config.get("text_config")
     text: dict = inner if isinstance(inner, dict) else config
     if sharding == "pipeline":
-        layers = int(text.get("num_hidden_layers") or 0)
+        layers = layer_count_of(config)
         if layers and layers < size:
             raise UsageError(f"{layers} layers cannot be split in a pipeline of {size} ranks")
         return
@@ -131,21 +131,12 @@ def sharder(group: Group) -> Callable[[Any], None]:
     return shard
 
 
-def resident_bytes(model: Any) -> int:
-    """Bytes of the parameters this rank holds (its shard)."""
-    from mlx.utils import tree_flatten
-
-    leaves: Any = tree_flatten(model.parameters())
-    return sum(int(value.nbytes) for _, value in leaves)
-
-
 def gather(group: Group, value: int) -> list[int]:
     """``value`` from every rank, by rank."""
     import mlx.core as mx
-
-    row = mx.zeros((group.size,), dtype=mx.int64)
     from mlx_lm.generate import generation_stream
 
+    row = mx.zeros((group.size,), dtype=mx.int64)
     row[group.rank] = value
     total = mx.distributed.all_sum(row, group=group.handle, stream=generation_stream)
     values: Any = total.tolist()
@@ -208,7 +199,7 @@ class Exchange:
 def load_shard(path: Any, group: Group, markers: Any = None) -> tuple[Any, list[int]]:
     """Load this rank's shard of the model at ``path`` (every rank calls this together);
     returns it and each rank's parameter bytes, by rank."""
-    from mlxk.engine.model import load
+    from mlxk.engine.model import load, parameter_bytes
 
     loaded = load(path, markers, shard=sharder(group))
-    return loaded, gather(group, resident_bytes(loaded.model))
+    return loaded, gather(group, parameter_bytes(loaded.model))

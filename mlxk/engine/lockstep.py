@@ -177,8 +177,9 @@ def group_batch(
     """A batch every rank of a group builds alike, though each holds another shard: its
     prefill choice from the whole model's bytes, and its prompt cache bound in proportion
     to the layers this rank holds, so every rank keeps and evicts the same prefixes."""
-    config = loaded.config.get("text_config") or loaded.config
-    layers = int(config.get("num_hidden_layers") or 0)
+    from mlxk.configs import layer_count_of
+
+    layers = layer_count_of(loaded.config)
     held = len(getattr(loaded.model, "layers", ()) or ())
     if layers and held:
         cache_bytes = cache_bytes // layers * held

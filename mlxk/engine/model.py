@@ -188,6 +188,14 @@ def _check_markers(tokenizer: Any, markers: ReasoningMarkers) -> None:
             )
 
 
+def parameter_bytes(model: Any) -> int:
+    """Bytes of a loaded model's parameters (on a rank of a group: its shard's)."""
+    from mlx.utils import tree_flatten
+
+    leaves: Any = tree_flatten(model.parameters())
+    return sum(int(value.nbytes) for _, value in leaves)
+
+
 def unload(loaded: LoadedModel) -> None:
     """Free a loaded model and hand what mlx and the heap freed back to the OS."""
     loaded.model = None

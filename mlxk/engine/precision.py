@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxk.cache.detect import read_json, safetensors_header
+from mlxk.configs import layer_count_of
 
 MODES = ("auto", "always", "never")
 SHARE_OF_FREE = 0.5  # auto: the float32 copy may take at most this much of what is free
@@ -97,9 +98,7 @@ def layer_costs(config: dict, tensors: dict[str, dict]) -> dict[int | None, tupl
     of everything else (None: embeddings, final norm, output head)."""
     quant = _quantization(config)
     packed = {name[: -len(".scales")] for name in tensors if name.endswith(".scales")}
-    depth = config.get("num_hidden_layers") or (config.get("text_config") or {}).get(
-        "num_hidden_layers"
-    )
+    depth = layer_count_of(config)
     costs: dict[int | None, tuple[int, int]] = {}
     for name, tensor in tensors.items():
         match = _LAYER.match(name)

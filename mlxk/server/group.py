@@ -50,6 +50,11 @@ _NODE_WARNING = re.compile(r"Node with rank (\d+) (exited with code -?\d+|was ki
 _rank: list[int] = []  # this process's rank, once it has joined its group
 
 
+def _beside(status: str | Path, kind: str) -> Path:
+    """A file next to the status file: rank 0's ``pid``, or ``ready`` once it has loaded."""
+    return Path(f"{status}.{kind}")
+
+
 def in_group() -> bool:
     """Whether this process is a rank mlxk started through mlx.launch (which sets the
     status path on every rank, whatever the backend: mpirun sets no MLX_RANK)."""
@@ -62,7 +67,7 @@ def joined(rank: int) -> None:
     _rank[:] = [rank]
     path = os.environ.get(STATUS_ENV)
     if path and rank == 0:
-        Path(path + ".pid").write_text(str(os.getpid()), encoding="utf-8")
+        _beside(path, "pid").write_text(str(os.getpid()), encoding="utf-8")
 
 
 def write_status(code: int) -> None:
@@ -75,22 +80,15 @@ def write_status(code: int) -> None:
 def take_over_port(host: str, port: int, timeout: float = 10.0) -> None:
     """Rank 0, loaded and about to listen: ask the supervisor's 503 stand-in to let go
     of the port, and wait until it has (so that clients meet no refused connection)."""
-    import socket
+    from mlxk.server.ports import bind_error
 
     path = os.environ.get(STATUS_ENV)
     if not path:
         return
-    Path(path + ".ready").write_text("1", encoding="utf-8")
+    _beside(path, "ready").write_text("1", encoding="utf-8")
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, port))
-                return
-            except OSError:
-                time.sleep(0.02)
+    while bind_error(host, port) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 class Launch:
@@ -116,7 +114,6 @@ class Launch:
             str(port),
             "--env",
             f"{STATUS_ENV}={self.status}",
-            *_share_cores(hostfile),
             *(["--verbose"] if verbose else []),
             "--",
             *boot,
@@ -125,9 +122,8 @@ class Launch:
         self.lost: str | None = None  # what the launcher said ended a rank
 
     def start(self, env: dict[str, str] | None = None) -> None:
-        self.status.unlink(missing_ok=True)
-        (self.workdir / "status.pid").unlink(missing_ok=True)
-        (self.workdir / "status.ready").unlink(missing_ok=True)
+        for stale in (self.status, _beside(self.status, "pid"), _beside(self.status, "ready")):
+            stale.unlink(missing_ok=True)
         self.lost = None
         self.process = subprocess.Popen(
             self.command,
@@ -166,7 +162,7 @@ class Launch:
     @property
     def ready(self) -> bool:
         """Whether rank 0 has loaded and asked for the port."""
-        return (self.workdir / "status.ready").exists()
+        return _beside(self.status, "ready").exists()
 
     def wait_ready(self, stopping: Callable[[], bool]) -> None:
         """Until rank 0 has loaded and wants the port, or the group (or rank 0) ended."""
@@ -187,7 +183,7 @@ class Launch:
     def rank0_running(self) -> bool:
         """Whether rank 0 (a local process) is still running."""
         try:
-            pid = int((self.workdir / "status.pid").read_text(encoding="utf-8"))
+            pid = int(_beside(self.status, "pid").read_text(encoding="utf-8"))
             os.kill(pid, 0)
         except (OSError, ValueError):
             return False
@@ -227,8 +223,9 @@ class Launch:
 
 
 def pin_local_rank(hosts: str | None, rank: int) -> None:
-    """Give this rank its own share of this machine's cores when several ranks of the
-    group run here (before mlx starts its threads). Ranks left to the scheduler migrate
+    """Give this rank its own share of this machine's cores, and as many BLAS threads
+    (unless the user chose a count), when several ranks of the group run here (before
+    mlx starts its threads). Ranks left to the scheduler migrate
     between cores and wait on each other's collectives: pinned, two ranks on 2 cores
     decoded 1.9x as fast. A process the user already confined (taskset) is left alone."""
     if not hosts or not hasattr(os, "sched_setaffinity"):
@@ -246,16 +243,7 @@ def pin_local_rank(hosts: str | None, rank: int) -> None:
     share = max(1, len(cores) // len(local))
     start = (local.index(rank) * share) % len(cores)
     os.sched_setaffinity(0, cores[start : start + share])
-
-
-def _share_cores(hostfile: Hostfile) -> list[str]:
-    """mlx.launch ``--env`` giving each rank on this machine its share of the cores for
-    its BLAS threads (unless the user chose a count): ranks that each take every core
-    crowd each other out, and every layer's collective waits for the slowest."""
-    local = sum(1 for host in hostfile.hosts if host.local)
-    if local < 2 or "MLXK_BLAS_THREADS" in os.environ:
-        return []
-    return ["--env", f"MLXK_BLAS_THREADS={max(1, (os.cpu_count() or 1) // local)}"]
+    os.environ.setdefault("MLXK_BLAS_THREADS", str(share))  # its BLAS threads to match
 
 
 def _die_with_parent() -> None:

@@ -125,10 +125,11 @@ def read_hostfile(path: str | Path, backend: str | None = None) -> Hostfile:
     return Hostfile(where, tuple(hosts), chosen, tuple(envs))
 
 
-def check_hosts(hostfile: Hostfile, hub: Path, model: str) -> list[str]:
-    """One line per host that cannot take part: unreachable, without the model (or with
-    it unhealthy), or with other mlx/mlxk versions than this machine's. Empty: all can."""
-    problems = []
+def host_problems(hostfile: Hostfile, hub: Path, model: str) -> dict[int, str]:
+    """Why each host that cannot take part cannot, by rank: unreachable, without the
+    model (or with it unhealthy), or with other mlxk, mlx or mlx-lm versions than this
+    machine's. Empty: all can."""
+    problems = {}
     for host in hostfile.hosts:
         try:
             if host.local:
@@ -136,8 +137,14 @@ def check_hosts(hostfile: Hostfile, hub: Path, model: str) -> list[str]:
             else:
                 _check_remote(host, model)
         except MlxkError as error:
-            problems.append(f"{host.label}: {error.message}")
+            problems[host.rank] = error.message
     return problems
+
+
+def check_hosts(hostfile: Hostfile, hub: Path, model: str) -> list[str]:
+    """One line per host that cannot take part, naming it (see :func:`host_problems`)."""
+    problems = host_problems(hostfile, hub, model)
+    return [f"{hostfile.hosts[rank].label}: {why}" for rank, why in problems.items()]
 
 
 def require_hosts(hostfile: Hostfile, hub: Path, model: str) -> None:

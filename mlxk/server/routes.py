@@ -21,6 +21,7 @@ from mlxk.cache.scan import scan
 from mlxk.engine.reasoning import ANSWER_AFTER_REASONING, REASONING_HEADER
 from mlxk.errors import InvalidRequest, ModelNotFound
 from mlxk.server import schemas as api
+from mlxk.server import status_schemas
 from mlxk.server.jobs import GenerationRequest, Job, Prepared
 from mlxk.server.manager import ModelManager
 from mlxk.server.requests import chat_messages, chat_sampling, sampling_of
@@ -138,7 +139,7 @@ def _choices(body: api.SamplingFields, manager: ModelManager) -> int:
 def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/health", response_model=api.Health)
+    @router.get("/health", response_model=status_schemas.Health)
     async def health(response: Response):
         worker_ok = manager.check_worker()
         status = "loading" if manager.state == "loading" else "ok"
@@ -196,7 +197,7 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
         }
     }
 
-    @router.get("/v1/models", response_model=api.ModelList, responses=model_links)
+    @router.get("/v1/models", response_model=status_schemas.ModelList, responses=model_links)
     async def list_models():
         def described() -> list[ModelInfo]:
             folders = [folder_repo(str(path))[0] for path in folders_under(manager.roots)]
@@ -208,7 +209,7 @@ def build_router(settings: ServerSettings, manager: ModelManager) -> APIRouter:
 
     @router.get(
         "/v1/models/{model_id:path}",
-        response_model=api.ModelCard,
+        response_model=status_schemas.ModelCard,
         responses=ERRORS,
         operation_id="get_model",
     )

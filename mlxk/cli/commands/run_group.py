@@ -40,9 +40,8 @@ def run_on_group(args: Namespace, settings: Settings, sink: Sink) -> int:
     if not prompt or not prompt.strip():
         raise UsageError("the prompt is empty")
     argv = [*_pinned(args, plan.model), "--sharding", plan.sharding]
-    launch = Launch(
-        plan.hostfile, [*argv, "--backend", plan.hostfile.backend], port=args.group_port
-    )
+    argv += ["--backend", plan.hostfile.backend]
+    launch = Launch(plan.hostfile, argv, port=args.group_port)
     try:
         (launch.workdir / "prompt").write_text(prompt, encoding="utf-8")
         env = dict(os.environ, **{PROMPT_ENV: str(launch.workdir / "prompt")})
@@ -65,20 +64,11 @@ def _pinned(args: Namespace, model: str) -> list[str]:
 
 
 def _rank(args: Namespace, settings: Settings, sink: Sink) -> int:
-    from mlxk.cli.commands.serve import _exit
-    from mlxk.engine.distributed import join
-    from mlxk.server.group import joined, pin_local_rank
-    from mlxk.server.supervisor import exit_with_parent
+    from mlxk.cli.group import exit_now, join_as_rank
 
-    exit_with_parent(os.getppid())
-    pin_local_rank(args.hosts, int(os.environ.get("MLX_RANK", "-1")))
-    try:
-        group = join(args.backend, args.sharding)
-    except (RuntimeError, ValueError) as error:
-        sink.note(f"mlxk run: cannot join the {args.backend} group: {error}")
-        joined(int(os.environ.get("MLX_RANK", "0")))
-        return _exit(1)
-    joined(group.rank)
+    group = join_as_rank(args, sink, "run")
+    if group is None:
+        return exit_now(1)
     try:
         code = (
             _answer(args, settings, sink, group)
@@ -91,7 +81,7 @@ def _rank(args: Namespace, settings: Settings, sink: Sink) -> int:
     except RuntimeError as error:  # the backend lost a peer
         sink.note(f"mlxk run: rank {group.rank}: {error}")
         code = 1
-    return _exit(code)
+    return exit_now(code)
 
 
 def _markers(args: Namespace, settings: Settings):

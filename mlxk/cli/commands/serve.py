@@ -7,10 +7,7 @@ travels on a command line, where every user of the machine could read it in ``ps
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,16 +87,14 @@ def check_engine(sink: Sink) -> None:
 
 
 def check_port_free(host: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise AddressInUse(
-                f"cannot listen on {host}:{port}: {error.strerror or error}"
-                " (another server there? choose another --port)"
-            ) from None
+    from mlxk.server.ports import bind_error
+
+    error = bind_error(host, port)
+    if error is not None:
+        raise AddressInUse(
+            f"cannot listen on {host}:{port}: {error.strerror or error}"
+            " (another server there? choose another --port)"
+        )
 
 
 def execute(args: Namespace, settings: Settings, sink: Sink) -> int:
@@ -180,19 +175,11 @@ def _serve_group(args: Namespace, settings: Settings, key: str | None, sink: Sin
 
 def _rank(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> int:
     """A rank of a group: rank 0 serves, the others follow it."""
-    from mlxk.engine.distributed import join
-    from mlxk.server.group import joined, pin_local_rank
-    from mlxk.server.supervisor import exit_with_parent
+    from mlxk.cli.group import exit_now, join_as_rank
 
-    exit_with_parent(os.getppid())  # the launcher: when it goes, so does this rank
-    pin_local_rank(args.hosts, int(os.environ.get("MLX_RANK", "-1")))
-    try:
-        group = join(args.backend, args.sharding)
-    except (RuntimeError, ValueError) as error:  # the backend cannot start: no retry helps
-        sink.note(f"mlxk serve: cannot join the {args.backend} group: {error}")
-        joined(int(os.environ.get("MLX_RANK", "0")))
-        return _exit(EXIT_CANNOT_START)
-    joined(group.rank)
+    group = join_as_rank(args, sink, "serve")
+    if group is None:
+        return exit_now(EXIT_CANNOT_START)
     if group.rank != 0:
         return _follow(args, settings, group, sink)
     try:
@@ -200,7 +187,7 @@ def _rank(args: Namespace, settings: Settings, key: str | None, sink: Sink) -> i
         check_engine(sink)
     except MlxkError as error:
         sink.error("serve", error)
-        return _exit(EXIT_CANNOT_START)
+        return exit_now(EXIT_CANNOT_START)
     return _serve(args, settings, key, sink, group=group)
 
 
@@ -208,6 +195,7 @@ def _follow(args: Namespace, settings: Settings, group: Any, sink: Sink) -> int:
     """Load this rank's shard and make rank 0's batch calls until it stops."""
     from mlxk.cache.info import resolve_runnable
     from mlxk.cache.markers import configured
+    from mlxk.cli.group import exit_now
     from mlxk.engine.distributed import load_shard
     from mlxk.engine.lockstep import follow, group_batch
     from mlxk.server.settings import from_args
@@ -229,18 +217,7 @@ def _follow(args: Namespace, settings: Settings, group: Any, sink: Sink) -> int:
     except (MlxkError, RuntimeError) as error:
         sink.note(f"mlxk serve: rank {group.rank}: {getattr(error, 'message', error)}")
         code = 1
-    return _exit(code)
-
-
-def _exit(code: int) -> int:
-    """End a rank now (see _serve on why not through the interpreter's finalization)."""
-    from mlxk.server.group import write_status
-
-    write_status(code)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    return exit_now(code)
 
 
 def _report(args: Namespace, sink: Sink, outcome: int) -> int:
@@ -300,4 +277,6 @@ def _serve(
     # the interpreter's finalization: threads that used mlx run its thread-local
     # destructors as they end, and when one still runs while Python finalizes it takes the
     # GIL, is torn down, and the C++ runtime aborts the process (SIGABRT instead of exit 0).
-    return _exit(code)
+    from mlxk.cli.group import exit_now
+
+    return exit_now(code)
